@@ -1,0 +1,211 @@
+#include "sandbox/cgroup.h"
+
+#include <cstring>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace modelvet::sandbox {
+namespace {
+
+bool write_file(const std::string& path, const std::string& value) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, value.data(), value.size()) == static_cast<ssize_t>(value.size());
+  ::close(fd);
+  return ok;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The mount point of the first mount with the given fstype and (for v1) controller option.
+std::string find_mount(const std::string& fstype, const std::string& option) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream head(line.substr(0, dash)), tail(line.substr(dash + 3));
+    std::string id, parent, devno, root, mountpoint, type, source, options;
+    head >> id >> parent >> devno >> root >> mountpoint;
+    tail >> type >> source >> options;
+    if (type != fstype) continue;
+    if (!option.empty() && ("," + options + ",").find("," + option + ",") == std::string::npos) continue;
+    return mountpoint;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string find_cgroup2_mount() { return find_mount("cgroup2", ""); }
+
+JailCgroup JailCgroup::create(const std::string& name, std::string* error) {
+  JailCgroup cg;
+  std::string root = find_cgroup2_mount();
+  if (root.empty()) {
+    *error = "cgroup2 is not mounted";
+    return cg;
+  }
+  std::string parent = root + "/modelvet";
+  if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+    *error = "cannot create " + parent + ": " + strerror(errno);
+    return cg;
+  }
+  std::string path = parent + "/" + name;
+  if (::mkdir(path.c_str(), 0755) != 0) {
+    *error = "cannot create " + path + ": " + strerror(errno);
+    return cg;
+  }
+  cg.dir_fd_ = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cg.dir_fd_ < 0) {
+    *error = "cannot open " + path + ": " + strerror(errno);
+    ::rmdir(path.c_str());
+    return cg;
+  }
+  cg.path_ = path;
+  return cg;
+}
+
+JailCgroup::JailCgroup(JailCgroup&& o) noexcept : path_(std::move(o.path_)), dir_fd_(o.dir_fd_) {
+  o.dir_fd_ = -1;
+  o.path_.clear();
+}
+
+JailCgroup& JailCgroup::operator=(JailCgroup&& o) noexcept {
+  if (this != &o) {
+    kill_and_remove();
+    path_ = std::move(o.path_);
+    dir_fd_ = o.dir_fd_;
+    o.dir_fd_ = -1;
+    o.path_.clear();
+  }
+  return *this;
+}
+
+JailCgroup::~JailCgroup() { kill_and_remove(); }
+
+uint64_t JailCgroup::id() const {
+  struct stat st{};
+  if (dir_fd_ < 0 || ::fstat(dir_fd_, &st) != 0) return 0;
+  return st.st_ino;
+}
+
+bool JailCgroup::add_self() const { return write_file(path_ + "/cgroup.procs", "0"); }
+
+bool JailCgroup::populated() const {
+  return read_file(path_ + "/cgroup.events").find("populated 1") != std::string::npos;
+}
+
+bool JailCgroup::kill_and_remove(int wait_ms) {
+  if (dir_fd_ < 0) return true;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  bool empty = false;
+  while (true) {
+    if (!populated()) {
+      empty = true;
+      break;
+    }
+    write_file(path_ + "/cgroup.kill", "1");
+    if (std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ::close(dir_fd_);
+  dir_fd_ = -1;
+  bool removed = ::rmdir(path_.c_str()) == 0;
+  path_.clear();
+  return empty && removed;
+}
+
+V1Limits V1Limits::create(const std::string& name, uint64_t max_pids, uint64_t max_memory) {
+  V1Limits v;
+  std::string pids_root = find_mount("cgroup", "pids");
+  if (!pids_root.empty() && max_pids > 0) {
+    std::string dir = pids_root + "/modelvet-" + name;
+    if (::mkdir(dir.c_str(), 0755) == 0) {
+      if (write_file(dir + "/pids.max", std::to_string(max_pids)))
+        v.pids_dir_ = dir;
+      else
+        ::rmdir(dir.c_str());
+    }
+  }
+  std::string mem_root = find_mount("cgroup", "memory");
+  if (!mem_root.empty() && max_memory > 0) {
+    std::string dir = mem_root + "/modelvet-" + name;
+    if (::mkdir(dir.c_str(), 0755) == 0) {
+      if (write_file(dir + "/memory.limit_in_bytes", std::to_string(max_memory)))
+        v.memory_dir_ = dir;
+      else
+        ::rmdir(dir.c_str());
+    }
+  }
+  return v;
+}
+
+V1Limits::V1Limits(V1Limits&& o) noexcept
+    : pids_dir_(std::move(o.pids_dir_)), memory_dir_(std::move(o.memory_dir_)) {
+  o.pids_dir_.clear();
+  o.memory_dir_.clear();
+}
+
+V1Limits& V1Limits::operator=(V1Limits&& o) noexcept {
+  if (this != &o) {
+    remove();
+    pids_dir_ = std::move(o.pids_dir_);
+    memory_dir_ = std::move(o.memory_dir_);
+    o.pids_dir_.clear();
+    o.memory_dir_.clear();
+  }
+  return *this;
+}
+
+V1Limits::~V1Limits() { remove(); }
+
+void V1Limits::remove() {
+  // The jail's processes are gone by now (cgroup v2 kill); a few retries cover the reaping lag.
+  for (std::string* dir : {&pids_dir_, &memory_dir_}) {
+    if (dir->empty()) continue;
+    for (int i = 0; i < 200 && ::rmdir(dir->c_str()) != 0 && errno == EBUSY; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    dir->clear();
+  }
+}
+
+bool V1Limits::add_self() const {
+  bool ok = true;
+  if (!pids_dir_.empty()) ok &= write_file(pids_dir_ + "/cgroup.procs", "0");
+  if (!memory_dir_.empty()) ok &= write_file(memory_dir_ + "/cgroup.procs", "0");
+  return ok;
+}
+
+bool V1Limits::memory_limit_hit() const {
+  if (memory_dir_.empty()) return false;
+  return std::atoll(read_file(memory_dir_ + "/memory.failcnt").c_str()) > 0;
+}
+
+bool V1Limits::pids_limit_hit() const {
+  if (pids_dir_.empty()) return false;
+  std::string events = read_file(pids_dir_ + "/pids.events");
+  auto pos = events.find("max ");
+  return pos != std::string::npos && std::atoll(events.c_str() + pos + 4) > 0;
+}
+
+std::string V1Limits::describe() const {
+  std::string s;
+  if (!pids_dir_.empty()) s += "pids";
+  if (!memory_dir_.empty()) s += s.empty() ? "memory" : ",memory";
+  return s;
+}
+
+}  // namespace modelvet::sandbox

@@ -1,0 +1,54 @@
+#pragma once
+// One cgroup-v2 directory per jail: the tracer's scope (children inherit it, so forks are
+// followed), the cgroup sock_addr hooks' attach point, and the whole-tree kill switch.
+#include <cstdint>
+#include <string>
+
+namespace modelvet::sandbox {
+
+// Where cgroup2 is mounted (from /proc/self/mountinfo), or "" when it is not.
+std::string find_cgroup2_mount();
+
+class JailCgroup {
+ public:
+  // Creates <cgroup2>/modelvet/<name>. Empty path on failure (*error says why).
+  static JailCgroup create(const std::string& name, std::string* error);
+  JailCgroup() = default;
+  JailCgroup(JailCgroup&&) noexcept;
+  JailCgroup& operator=(JailCgroup&&) noexcept;
+  ~JailCgroup();
+
+  bool valid() const { return dir_fd_ >= 0; }
+  const std::string& path() const { return path_; }
+  int dir_fd() const { return dir_fd_; }
+  uint64_t id() const;                 // the cgroup id BPF sees (inode of the directory)
+  bool add_self() const;               // moves the calling process in (used between fork and exec)
+  bool populated() const;              // any process still inside?
+  // SIGKILLs every process inside (cgroup.kill), waits up to wait_ms for it to empty,
+  // then removes the directory. True when nothing was left behind.
+  bool kill_and_remove(int wait_ms = 2000);
+
+ private:
+  std::string path_;
+  int dir_fd_ = -1;
+};
+
+// v1 controllers (pids, memory) where this host mounts them beside cgroup2; optional limits.
+class V1Limits {
+ public:
+  static V1Limits create(const std::string& name, uint64_t max_pids, uint64_t max_memory);
+  V1Limits() = default;
+  V1Limits(V1Limits&&) noexcept;
+  V1Limits& operator=(V1Limits&&) noexcept;
+  ~V1Limits();
+  bool add_self() const;
+  bool memory_limit_hit() const;       // memory.failcnt > 0
+  bool pids_limit_hit() const;         // pids.events max > 0
+  std::string describe() const;        // "pids,memory" or ""
+
+ private:
+  void remove();
+  std::string pids_dir_, memory_dir_;
+};
+
+}  // namespace modelvet::sandbox

@@ -1,0 +1,349 @@
+#include "sandbox/fake_net.h"
+
+#include <cstring>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <map>
+#include <sstream>
+
+#include <fmt/core.h>
+
+namespace modelvet::sandbox {
+namespace {
+
+uint64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+constexpr int kIdleCloseMs = 400;         // a silent peer (reverse shell waiting for orders) gets EOF
+constexpr size_t kMaxConnections = 256;   // per jail, bounded work whatever the sample does
+constexpr const char* kHttpReply = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+
+bool bring_loopback_up(std::string* error) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ifreq ifr{};
+  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  bool ok = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  ok = ok && ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
+  if (!ok) *error = fmt::format("bring lo up: {}", strerror(errno));
+  if (fd >= 0) close(fd);
+  return ok;
+}
+
+// A dual-stack socket on [::]:port so steered IPv4 (as mapped) and IPv6 traffic both arrive.
+int bind_socket(int type, uint16_t port, std::string* error) {
+  int fd = socket(AF_INET6, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    *error = fmt::format("socket: {}", strerror(errno));
+    return -1;
+  }
+  int zero = 0, one = 1;
+  setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_any;
+  addr.sin6_port = htons(port);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      (type == SOCK_STREAM && listen(fd, 64) != 0)) {
+    *error = fmt::format("bind fake {} port {}: {}", type == SOCK_STREAM ? "tcp" : "udp", port, strerror(errno));
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+uint16_t bound_port(int fd) {
+  sockaddr_in6 addr{};
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  return ntohs(addr.sin6_port);
+}
+
+std::string address_text(const sockaddr_in6& a) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) {
+    inet_ntop(AF_INET, &a.sin6_addr.s6_addr[12], buf, sizeof buf);
+  } else {
+    inet_ntop(AF_INET6, &a.sin6_addr, buf, sizeof buf);
+  }
+  return buf;
+}
+
+// Runs fn on a fresh thread that has joined the namespace, so the caller's own thread never does.
+template <typename Fn>
+auto in_netns(int netns_fd, Fn fn) {
+  return std::async(std::launch::async, [netns_fd, fn]() {
+           if (setns(netns_fd, CLONE_NEWNET) != 0)
+             throw std::runtime_error(fmt::format("setns: {}", strerror(errno)));
+           return fn();
+         })
+      .get();
+}
+
+struct Connection {
+  std::string peer;
+  std::string data;
+  uint64_t opened_ns = 0;
+  std::chrono::steady_clock::time_point last_activity;
+  bool replied = false;
+};
+
+bool looks_like_http(const std::string& data) {
+  for (const char* m : {"GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "PATCH ", "OPTIONS ", "CONNECT "})
+    if (data.rfind(m, 0) == 0) return true;
+  return false;
+}
+
+}  // namespace
+
+std::string printable_preview(const std::string& bytes, size_t max_len) {
+  std::string out;
+  for (size_t i = 0; i < bytes.size() && out.size() < max_len; ++i) {
+    unsigned char c = bytes[i];
+    if (c >= 0x20 && c < 0x7f)
+      out += char(c);
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += fmt::format("\\x{:02x}", c);
+  }
+  return out;
+}
+
+bool parse_dns_query(const uint8_t* d, size_t len, std::string* name, uint16_t* qtype) {
+  if (len < 12) return false;
+  uint16_t flags = (d[2] << 8) | d[3];
+  uint16_t qdcount = (d[4] << 8) | d[5];
+  if ((flags & 0x8000) || qdcount == 0) return false;  // a response, or no question
+  size_t pos = 12;
+  name->clear();
+  for (int labels = 0; pos < len && labels < 128; ++labels) {
+    uint8_t l = d[pos++];
+    if (l == 0) break;
+    if (l > 63 || pos + l > len) return false;
+    if (!name->empty()) *name += '.';
+    name->append(reinterpret_cast<const char*>(d + pos), l);
+    pos += l;
+  }
+  if (pos + 4 > len) return false;
+  *qtype = (d[pos] << 8) | d[pos + 1];
+  return true;
+}
+
+std::vector<uint8_t> build_dns_answer(const uint8_t* q, size_t len) {
+  std::string name;
+  uint16_t qtype = 0;
+  if (!parse_dns_query(q, len, &name, &qtype)) return {};
+  size_t question_end = 12;
+  while (q[question_end] != 0) question_end += q[question_end] + 1;
+  question_end += 5;  // terminating zero, qtype, qclass
+  std::vector<uint8_t> r(q, q + question_end);
+  r[2] = 0x81;  // response, recursion desired
+  r[3] = 0x80;  // recursion available, NOERROR
+  r[6] = 0, r[7] = (qtype == 1) ? 1 : 0;  // one answer for A
+  r[8] = r[9] = r[10] = r[11] = 0;
+  if (qtype == 1) {
+    // 198.51.100.7 (TEST-NET-2): steered to the fake TCP service by the connect hook anyway.
+    const uint8_t answer[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51, 100, 7};
+    r.insert(r.end(), answer, answer + sizeof answer);
+  }
+  return r;
+}
+
+NetnsView inspect_netns(int netns_fd, std::string* error) {
+  try {
+    return in_netns(netns_fd, []() {
+      NetnsView view;
+      struct stat st{};
+      if (stat("/proc/thread-self/ns/net", &st) == 0) view.inode = st.st_ino;
+      std::ifstream dev("/proc/thread-self/net/dev");
+      std::string line;
+      for (int n = 0; std::getline(dev, line); ++n) {
+        if (n < 2) continue;  // two header lines
+        auto colon = line.find(':');
+        std::string ifname = line.substr(0, colon);
+        ifname.erase(0, ifname.find_first_not_of(' '));
+        view.interfaces.push_back(ifname);
+      }
+      std::ifstream route("/proc/thread-self/net/route");
+      for (int n = 0; std::getline(route, line); ++n)
+        if (n > 0 && !line.empty()) ++view.ipv4_routes;
+      std::ifstream route6("/proc/thread-self/net/ipv6_route");
+      while (std::getline(route6, line))
+        if (line.find(" lo") == std::string::npos) ++view.ipv6_routes;
+      return view;
+    });
+  } catch (const std::exception& e) {
+    *error = e.what();
+    return {};
+  }
+}
+
+std::unique_ptr<FakeNetwork> FakeNetwork::start(int netns_fd, std::string* error) {
+  std::unique_ptr<FakeNetwork> net(new FakeNetwork());
+  net->netns_fd_ = netns_fd;
+  try {
+    bool ok = in_netns(netns_fd, [&]() {
+      if (!bring_loopback_up(error)) return false;
+      net->tcp_fd_ = bind_socket(SOCK_STREAM, 0, error);
+      net->udp_fd_ = bind_socket(SOCK_DGRAM, kFakeDnsPort, error);
+      return net->tcp_fd_ >= 0 && net->udp_fd_ >= 0;
+    });
+    if (!ok) return nullptr;
+  } catch (const std::exception& e) {
+    *error = e.what();
+    return nullptr;
+  }
+  net->tcp_port_ = bound_port(net->tcp_fd_);
+  net->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  for (int fd : {net->tcp_fd_, net->udp_fd_}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(net->epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  }
+  net->thread_ = std::thread([n = net.get()] { n->serve(); });
+  return net;
+}
+
+FakeNetwork::~FakeNetwork() {
+  stop();
+  for (int fd : {tcp_fd_, udp_fd_, epoll_fd_})
+    if (fd >= 0) close(fd);
+}
+
+Events FakeNetwork::stop() {
+  stopping_ = true;
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  return events_;
+}
+
+void FakeNetwork::record(Event e) {
+  e.source = kSourceNet;
+  std::lock_guard<std::mutex> lock(mu_);
+  events_.push_back(std::move(e));
+}
+
+void FakeNetwork::serve() {
+  std::map<int, Connection> conns;
+  size_t accepted = 0;
+  auto finish = [&](int fd) {
+    Connection& c = conns[fd];
+    Event e;
+    e.t_ns = c.opened_ns;
+    bool http = looks_like_http(c.data);
+    e.kind = http ? "http" : "tcp_connect";
+    e.data = {{"peer", c.peer}, {"port", tcp_port_}, {"sent_bytes", c.data.size()},
+              {"sent_preview", printable_preview(c.data, 256)},
+              {"payload", printable_preview(c.data, kMaxRecordedBytes)}};
+    if (http) {
+      std::istringstream req(c.data);
+      std::string method, path, line;
+      req >> method >> path;
+      e.data["method"] = method;
+      e.data["path"] = path;
+      while (std::getline(req, line))
+        if (line.rfind("Host:", 0) == 0 || line.rfind("host:", 0) == 0) e.data["host"] = line.substr(6, line.find('\r') - 6);
+    }
+    record(std::move(e));
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    close(fd);
+    conns.erase(fd);
+  };
+
+  while (true) {
+    // Once told to stop, the jail is already gone: one last non-blocking round drains what it sent.
+    const bool last_round = stopping_;
+    epoll_event events[16];
+    int n = epoll_wait(epoll_fd_, events, 16, last_round ? 0 : 50);
+    for (int i = 0; i < n; ++i) {
+      int fd = events[i].data.fd;
+      if (fd == tcp_fd_) for (int k = 0; k < 16; ++k) {
+        sockaddr_in6 peer{};
+        socklen_t len = sizeof peer;
+        int c = accept4(tcp_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) break;
+        if (++accepted > kMaxConnections) {
+          close(c);
+          continue;
+        }
+        conns[c] = Connection{address_text(peer) + ":" + std::to_string(ntohs(peer.sin6_port)), "", 0,
+                              std::chrono::steady_clock::now(), false};
+        conns[c].opened_ns = now_ns();
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP;
+        ev.data.fd = c;
+        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c, &ev);
+      } else if (fd == udp_fd_) for (int k = 0; k < 64; ++k) {
+        uint8_t buf[4096];
+        sockaddr_in6 peer{};
+        socklen_t len = sizeof peer;
+        ssize_t got = recvfrom(udp_fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &len);
+        if (got <= 0) break;
+        Event e;
+        e.t_ns = now_ns();
+        std::string name;
+        uint16_t qtype = 0;
+        if (parse_dns_query(buf, got, &name, &qtype)) {
+          e.kind = "dns";
+          e.data = {{"name", name}, {"type", qtype == 1 ? "A" : qtype == 28 ? "AAAA" : std::to_string(qtype)}};
+          auto answer = build_dns_answer(buf, got);
+          sendto(udp_fd_, answer.data(), answer.size(), 0, reinterpret_cast<sockaddr*>(&peer), len);
+        } else {
+          e.kind = "udp";
+          std::string bytes(reinterpret_cast<char*>(buf), got);
+          e.data = {{"peer", address_text(peer)}, {"bytes", got}, {"preview", printable_preview(bytes, 256)},
+                    {"payload", printable_preview(bytes, 4096)}};
+        }
+        record(std::move(e));
+      } else {
+        auto it = conns.find(fd);
+        if (it == conns.end()) continue;
+        char buf[8192];
+        ssize_t got = read(fd, buf, sizeof buf);
+        while (got > 0 && last_round && it->second.data.size() < kMaxRecordedBytes) {
+          it->second.data.append(buf, got);
+          got = read(fd, buf, sizeof buf);
+        }
+        if (got > 0) {
+          Connection& c = it->second;
+          c.data.append(buf, std::min<size_t>(got, kMaxRecordedBytes - std::min(kMaxRecordedBytes, c.data.size())));
+          c.last_activity = std::chrono::steady_clock::now();
+          if (!c.replied && looks_like_http(c.data) && c.data.find("\r\n\r\n") != std::string::npos) {
+            (void)!write(fd, kHttpReply, strlen(kHttpReply));
+            c.replied = true;
+          }
+        } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+          finish(fd);
+        }
+      }
+    }
+    // Close idle connections so a payload waiting for a reply moves on instead of hanging.
+    auto now = std::chrono::steady_clock::now();
+    std::vector<int> idle;
+    for (auto& [fd, c] : conns)
+      if (last_round || now - c.last_activity > std::chrono::milliseconds(kIdleCloseMs)) idle.push_back(fd);
+    for (int fd : idle) finish(fd);
+    if (last_round) break;
+  }
+}
+
+}  // namespace modelvet::sandbox

@@ -1,0 +1,62 @@
+#pragma once
+// The jail's fake network: services that live inside the jail's own network namespace and
+// answer everything the sample tries to reach. The tracer's cgroup hooks steer every outbound
+// TCP connection and UDP datagram here (recording where it was meant to go); these services
+// record what was sent. Nothing leaves the namespace, whose only interface is lo.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "verifier/event.h"
+
+namespace modelvet::sandbox {
+
+inline constexpr uint16_t kFakeDnsPort = 53;     // resolv.conf's nameserver 127.0.0.1 reaches it unsteered
+inline constexpr size_t kMaxRecordedBytes = 64 * 1024;
+
+// What a network namespace can reach: used to prove a jail has no route out before detonating.
+struct NetnsView {
+  uint64_t inode = 0;
+  std::vector<std::string> interfaces;   // from /proc/thread-self/net/dev
+  int ipv4_routes = 0;                   // main-table routes (a lo-only namespace has none)
+  int ipv6_routes = 0;                   // non-loopback IPv6 routes
+  bool isolated() const { return interfaces == std::vector<std::string>{"lo"} && ipv4_routes == 0 && ipv6_routes == 0; }
+};
+NetnsView inspect_netns(int netns_fd, std::string* error);
+
+class FakeNetwork {
+ public:
+  // Enters the namespace on a private thread, brings lo up, binds the services.
+  static std::unique_ptr<FakeNetwork> start(int netns_fd, std::string* error);
+  ~FakeNetwork();
+  uint16_t tcp_port() const { return tcp_port_; }
+  uint16_t udp_port() const { return kFakeDnsPort; }
+  // Stops the services and returns what they saw (source "net").
+  Events stop();
+
+ private:
+  FakeNetwork() = default;
+  void serve();
+  void record(Event e);
+
+  int netns_fd_ = -1;
+  int tcp_fd_ = -1, udp_fd_ = -1, epoll_fd_ = -1;
+  uint16_t tcp_port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  Events events_;
+};
+
+// Exposed for unit tests: parses a DNS query; false when the datagram is not one.
+bool parse_dns_query(const uint8_t* data, size_t len, std::string* name, uint16_t* qtype);
+// Builds the answer: every A query gets a documentation address, other types an empty NOERROR.
+std::vector<uint8_t> build_dns_answer(const uint8_t* query, size_t len);
+// A bounded, printable rendering of bytes for reports ("\xNN" for non-printables).
+std::string printable_preview(const std::string& bytes, size_t max_len);
+
+}  // namespace modelvet::sandbox

@@ -1,0 +1,63 @@
+#pragma once
+// One detonation jail: fresh pid/mount/net/ipc/uts/cgroup namespaces, a pivot_root'ed
+// read-only view, a decoy home, rlimits and cgroup limits, no capabilities, no_new_privs and a
+// seccomp filter; the harness is exec'd inside it. Everything is torn down on return, and any
+// setup failure means nothing ran (fail closed).
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "sandbox/decoys.h"
+#include "sandbox/fake_net.h"
+#include "sandbox/limits.h"
+#include "verifier/event.h"
+
+namespace modelvet::sandbox {
+
+inline constexpr int kJailUidBase = 61000;  // jail N runs as uid 61000+N: per-jail RLIMIT_NPROC
+
+struct JailConfig {
+  std::string model_path;                 // host path; a private read-only copy goes in
+  std::string exe_path = "/proc/self/exe";  // the harness binary, exec'd inside the jail
+  std::vector<std::string> harness_args;  // argv[1..]; "{model}" becomes the model's jail path
+  Limits limits;
+  int timeout_ms = 30000;                 // wall clock from exec of the harness
+  int slot = 0;                           // distinct per concurrent jail
+  size_t max_event_bytes = 16u << 20;     // cap on what the harness may report
+};
+
+// What the supervisor's observers (the tracer) need before the sample's first instruction.
+struct JailHandle {
+  int cgroup_fd = -1;
+  uint64_t cgroup_id = 0;
+  int netns_fd = -1;
+  pid_t init_pid = 0;          // host pid of the jail's init (pid 1); the harness is its child
+  uint16_t tcp_port = 0;       // the fake network's catch-all ports inside the netns
+  uint16_t udp_port = 0;
+  NetnsView netns;
+};
+using AttachFn = std::function<bool(const JailHandle&, std::string* error)>;
+
+struct JailOutcome {
+  bool ran = false;              // the harness was exec'd inside a complete jail
+  std::string error;             // why the jail could not be set up (then ran == false)
+  int exit_code = -1;            // harness exit code, or -1 when killed by a signal
+  int term_signal = 0;
+  bool timed_out = false;
+  std::vector<std::string> limits_hit;   // "timeout", "cpu", "memory", "pids", "fsize"
+  std::vector<std::string> event_lines;  // the harness's JSON lines, as received
+  bool events_truncated = false;
+  std::string output;            // the harness's stdout+stderr (bounded tail)
+  Events net_events;             // what the fake network saw
+  Decoys decoys;
+  JailHandle handle;
+  bool clean_teardown = false;   // no process, cgroup or staging dir left behind
+  uint64_t exec_t_ns = 0;        // CLOCK_MONOTONIC when the harness was released
+  double setup_ms = 0, run_ms = 0, teardown_ms = 0;
+};
+
+JailOutcome run_jail(const JailConfig& config, const AttachFn& attach);
+
+}  // namespace modelvet::sandbox

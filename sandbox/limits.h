@@ -1,0 +1,26 @@
+#pragma once
+// Resource limits of one jail. rlimits always; cgroup limits where the host offers them.
+#include <cstdint>
+#include <string>
+
+namespace modelvet::sandbox {
+
+struct Limits {
+  uint64_t address_space = 8ull << 30;   // RLIMIT_AS: importing torch maps ~3 GiB of address space
+  uint64_t memory = 3ull << 30;          // cgroup memory limit (resident), where available
+  uint64_t cpu_seconds = 60;             // RLIMIT_CPU
+  uint64_t processes = 64;               // RLIMIT_NPROC (per jail uid) and pids.max
+  uint64_t open_files = 512;             // RLIMIT_NOFILE
+  uint64_t file_size = 256ull << 20;     // RLIMIT_FSIZE
+  uint64_t scratch_bytes = 256ull << 20; // tmpfs size of /tmp
+  uint64_t home_bytes = 64ull << 20;     // tmpfs size of the decoy home
+};
+
+// Applies the rlimits to the calling process. Async-signal-safe. Returns the name of the
+// limit that could not be set, or nullptr when all were.
+const char* apply_rlimits(const Limits& limits);
+
+// Names the limit that a death by this signal means ("cpu" for SIGXCPU, "fsize" for SIGXFSZ), or "".
+std::string limit_for_signal(int sig);
+
+}  // namespace modelvet::sandbox

@@ -1,0 +1,136 @@
+#include "verifier/classify.h"
+
+#include <fmt/core.h>
+
+#include "verifier/behavior.h"
+
+namespace modelvet {
+namespace {
+
+const Event* find_python(const Events& events, const std::string& kind, const std::string& name = "") {
+  for (const Event& e : events)
+    if (e.source == kSourcePython && e.kind == kind && (name.empty() || e.data.value("name", "") == name)) return &e;
+  return nullptr;
+}
+
+policy::Context context_from(const nlohmann::json& c) {
+  policy::Context ctx;
+  ctx.harness_pid = c.value("harness_pid", 0);
+  ctx.home = c.value("home", ctx.home);
+  ctx.model_path = c.value("model_path", "");
+  for (auto& [where, value] : c.value("decoy_secrets", nlohmann::json::object()).items())
+    ctx.decoy_secrets[where] = value.get<std::string>();
+  for (const auto& f : c.value("decoy_files", nlohmann::json::array())) ctx.decoy_files.push_back(f.get<std::string>());
+  ctx.dropped = c.value("dropped", uint64_t{0});
+  ctx.timed_out = c.value("timed_out", false);
+  return ctx;
+}
+
+// A load that raised on a structurally broken file, with nothing executed, is an unreadable
+// file (error), not a clean bill: nothing was verified.
+bool broken_file(const nlohmann::json& header, const std::string& exception) {
+  for (const char* marker : {"truncated", "EOFError", "UnpicklingError", "BadZipFile", "not a zip file",
+                             "Ran out of input", "invalid load key", "Bad CRC", "corrupt"})
+    if (exception.find(marker) != std::string::npos) return true;
+  for (const auto& a : header.value("static", nlohmann::json::object()).value("anomalies", nlohmann::json::array()))
+    if (a.is_string() && a.get<std::string>().find("truncated") != std::string::npos) return true;
+  return false;
+}
+
+nlohmann::json calls_of(const Events& events) {
+  nlohmann::json calls = nlohmann::json::array();
+  for (const Event& e : events)
+    if (e.source == kSourcePython && e.kind == "call" && calls.size() < 200)
+      calls.push_back({{"callable", e.data.value("callable", "")}, {"args", e.data.value("args", "")},
+                       {"origin", e.data.value("origin", "")}});
+  return calls;
+}
+
+}  // namespace
+
+nlohmann::json error_result(const nlohmann::json& sample, const std::string& reason) {
+  nlohmann::json r = sample;
+  r["verdict"] = "error";
+  r["score"] = 0;
+  r["summary"] = reason;
+  r["code_executed"] = false;
+  r["calls"] = nlohmann::json::array();
+  r["findings"] = nlohmann::json::array();
+  r["error"] = reason;
+  return r;
+}
+
+nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
+  const nlohmann::json& h = trace.header;
+  const nlohmann::json sample = h.value("sample", nlohmann::json::object());
+  const nlohmann::json run = h.value("run", nlohmann::json::object());
+  if (!run.value("ran", false)) return error_result(sample, "sandbox: " + run.value("error", "the jail did not start"));
+
+  const nlohmann::json context = h.value("context", nlohmann::json::object());
+  policy::Context ctx = context_from(context);
+  const Event* load = find_python(trace.events, "load");
+  const Event* load_phase = find_python(trace.events, "phase", "load");
+  ctx.load_reached = load_phase != nullptr;
+  policy::Verdict v = policy::evaluate(pol, trace.events, ctx);
+
+  nlohmann::json r = sample;
+  r["verdict"] = v.verdict;
+  r["score"] = v.score;
+  r["summary"] = v.summary;
+  r["calls"] = calls_of(trace.events);
+  nlohmann::json findings = nlohmann::json::array();
+  for (const auto& f : v.findings)
+    findings.push_back({{"rule", f.rule}, {"severity", f.severity}, {"attack", f.attack}, {"evidence", f.evidence},
+                        {"t_ms", f.t_ms}, {"phase", f.phase}});
+  r["findings"] = findings;
+  r["code_executed"] = !r["calls"].empty() || !findings.empty();
+
+  BehaviorContext bctx;
+  bctx.home = ctx.home;
+  bctx.decoy_files.insert(ctx.decoy_files.begin(), ctx.decoy_files.end());
+  bctx.from_t_ns = load_phase ? load_phase->t_ns : context.value("exec_t_ns", uint64_t{0});
+  r["behavior"] = summarize_behavior(trace.events, bctx);
+
+  nlohmann::json load_json = {{"status", "unknown"}};
+  if (load) {
+    load_json = {{"status", load->data.value("status", "unknown")}, {"exception", load->data.value("exception", "")},
+                 {"type", load->data.value("type", "")}};
+    if (load->data.contains("loader")) r["loader"] = load->data["loader"];
+  }
+  nlohmann::json stubs = nlohmann::json::array();
+  for (const Event& e : trace.events)
+    if (e.source == kSourcePython && e.kind == "stub") stubs.push_back(e.data.value("module", "") + "." + e.data.value("name", ""));
+  if (!stubs.empty()) load_json["stubbed"] = stubs;
+  r["load"] = load_json;
+  r["tracer"] = h.value("tracer", nlohmann::json::object());
+  r["timing_ms"] = run.value("timing_ms", nlohmann::json::object());
+  if (load_phase && load) r["timing_ms"]["load"] = (load->t_ns - load_phase->t_ns) / 1000000;
+  r["limits_hit"] = run.value("limits_hit", nlohmann::json::array());
+  if (h.contains("static")) r["static"] = h["static"];
+  r["error"] = nullptr;
+
+  // What the policy cannot see from events alone: a run that proved nothing.
+  if (v.verdict == "benign") {
+    const std::string status = load_json.value("status", "unknown");
+    const std::string exception = load_json.value("exception", "");
+    if (run.value("timed_out", false)) {
+      r["verdict"] = "suspicious";
+      r["score"] = std::max(v.score, 50);
+      r["summary"] = fmt::format("timed out after {} ms before the load finished", run.value("timeout_ms", 0));
+    } else if (!load) {
+      std::string why = run.value("harness_exit", -1) == 0 ? "the harness ended without reporting a load"
+                                                            : fmt::format("the harness died ({})", run.value("harness_end", "unknown"));
+      r["verdict"] = "error";
+      r["error"] = why;
+      r["summary"] = why;
+    } else if (status == "raised" && broken_file(h, exception)) {
+      std::string why = fmt::format("unreadable {} file: {}", sample.value("format", "model"), exception);
+      r["verdict"] = "error";
+      r["error"] = why;
+      r["summary"] = why;
+    }
+  }
+  return r;
+}
+
+}  // namespace modelvet

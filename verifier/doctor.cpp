@@ -1,0 +1,109 @@
+#include "verifier/doctor.h"
+
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/core.h>
+
+#include "sandbox/cgroup.h"
+#include "tracer/tracer.h"
+#include "verifier/verify.h"
+
+namespace modelvet {
+namespace fs = std::filesystem;
+namespace {
+
+// Tries to create the jail's namespaces in a throw-away child.
+bool can_unshare(int flags, std::string* why) {
+  pid_t pid = fork();
+  if (pid == 0) _exit(unshare(flags) == 0 ? 0 : 1);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (!ok) *why = "unshare refused (not root, or namespaces disabled)";
+  return ok;
+}
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+nlohmann::json check(bool ok, const std::string& detail) { return {{"ok", ok}, {"detail", detail}}; }
+
+}  // namespace
+
+nlohmann::json run_doctor() {
+  nlohmann::json checks = nlohmann::json::object();
+  std::string why;
+  bool root = geteuid() == 0;
+  checks["root"] = check(root, root ? "running as root" : "not root: the jail needs root (or user namespaces, see below)");
+  bool ns = can_unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWCGROUP, &why);
+  checks["namespaces"] = check(ns, ns ? "pid, mnt, net, ipc, uts, cgroup" : why);
+  std::string userns = read_first_line("/proc/sys/kernel/unprivileged_userns_clone");
+  std::string maxns = read_first_line("/proc/sys/user/max_user_namespaces");
+  bool userns_ok = userns != "0" && maxns != "0";
+  checks["user_namespaces"] = check(userns_ok, userns_ok ? "allowed for unprivileged users (max " + maxns + ")"
+                                                         : "forbidden by this host (unprivileged_userns_clone=0 or max_user_namespaces=0): modelvet must run as root");
+  const scmp_version* v = seccomp_version();
+  int api = seccomp_api_get();
+  bool seccomp_ok = prctl(PR_GET_SECCOMP) >= 0 && api >= 1;
+  checks["seccomp"] = check(seccomp_ok, fmt::format("libseccomp {}.{}.{}, kernel API level {}", v->major, v->minor, v->micro, api));
+  std::string cg2 = sandbox::find_cgroup2_mount();
+  checks["cgroup2"] = check(!cg2.empty(), cg2.empty() ? "cgroup2 not mounted: no tracer scope, no whole-tree kill" : "mounted at " + cg2);
+  sandbox::V1Limits v1 = sandbox::V1Limits::create("doctor-probe", 64, 1ull << 30);
+  std::string v1d = v1.describe();
+  checks["cgroup_limits"] = check(true, v1d.empty() ? "none beside rlimits (memory/pids limits by rlimit only)" : "v1 controllers: " + v1d);
+  bool tracefs = fs::exists("/sys/kernel/tracing/events");
+  checks["tracefs"] = check(tracefs, tracefs ? "/sys/kernel/tracing" : "not mounted (the tracer mounts it when it starts)");
+  bool btf = fs::exists("/sys/kernel/btf/vmlinux");
+  checks["btf"] = check(btf, btf ? "/sys/kernel/btf/vmlinux" : "no kernel BTF: CO-RE programs cannot load");
+
+  tracer::Features features = tracer::probe_features();
+  nlohmann::json libs = nlohmann::json::object();
+  for (const char* lib : {"torch", "numpy", "joblib", "dill", "h5py", "py7zr", "sklearn", "google/protobuf"})
+    libs[lib] = fs::exists(fmt::format("/usr/lib/python3/dist-packages/{}", lib));
+
+  std::string error;
+  auto t = tracer::Tracer::start(&error);
+  nlohmann::json tracer_json = {{"features", features.to_json()}, {"summary", features.summary()}};
+  std::string mode;
+  if (t) {
+    tracer_json["backend"] = t->backend();
+    tracer_json["active_hooks"] = t->active_hooks();
+  } else {
+    tracer_json["error"] = error;
+  }
+  bool ready = ns && seccomp_ok && !cg2.empty() && t != nullptr;
+  mode = ready ? fmt::format("detonate: namespaces+seccomp, tracer {}", t->backend())
+               : "refuse: every file will be reported as `error` (see the failed checks)";
+  return {{"host", host_info(t.get())}, {"checks", checks}, {"tracer", tracer_json}, {"victim_libraries", libs},
+          {"mode", mode}, {"ready", ready}};
+}
+
+std::string render_doctor_text(const nlohmann::json& r) {
+  std::string out = fmt::format("modelvet doctor — kernel {}\n\n", r["host"].value("kernel", "?"));
+  for (auto& [name, c] : r["checks"].items())
+    out += fmt::format("  [{}] {:<16} {}\n", c.value("ok", false) ? " ok " : "FAIL", name, c.value("detail", ""));
+  out += fmt::format("\n  tracer: {}\n", r["tracer"].value("summary", ""));
+  if (r["tracer"].contains("active_hooks")) {
+    out += "  active hooks:";
+    for (const auto& h : r["tracer"]["active_hooks"]) out += " " + h.get<std::string>();
+    out += "\n";
+  }
+  if (r["tracer"].contains("error")) out += "  tracer error: " + r["tracer"]["error"].get<std::string>() + "\n";
+  out += "  victim libraries:";
+  for (auto& [lib, present] : r["victim_libraries"].items()) out += fmt::format(" {}{}", lib, present.get<bool>() ? "" : "(missing)");
+  out += fmt::format("\n\n  mode: {}\n", r.value("mode", ""));
+  return out;
+}
+
+}  // namespace modelvet

@@ -1,0 +1,67 @@
+#include "verifier/timeline.h"
+
+#include <fmt/core.h>
+
+#include "verifier/behavior.h"
+
+namespace modelvet {
+namespace {
+
+std::string join_argv(const nlohmann::json& argv) {
+  std::string s;
+  for (const auto& a : argv) s += (s.empty() ? "" : " ") + (a.is_string() ? a.get<std::string>() : a.dump());
+  return s;
+}
+
+// One line per event worth a human's attention; the loader's own reads of system files are not.
+std::string describe(const Event& e, const std::string& home) {
+  const auto& d = e.data;
+  if (e.source == kSourcePython) {
+    if (e.kind == "phase") return fmt::format("── phase {} ──", d.value("name", ""));
+    if (e.kind == "call") return fmt::format("call {}({}) [{}]", d.value("callable", ""), d.value("args", ""), d.value("origin", ""));
+    if (e.kind == "load") return fmt::format("load {} {}", d.value("status", ""), d.value("exception", d.value("type", "")));
+    if (e.kind == "stub") return fmt::format("stubbed missing {}.{}", d.value("module", ""), d.value("name", ""));
+    return "";
+  }
+  if (e.source == kSourceNet) {
+    if (e.kind == "dns") return fmt::format("dns query {} {}", d.value("type", ""), d.value("name", ""));
+    return fmt::format("{} received {} bytes: {}", e.kind, d.value("sent_bytes", d.value("bytes", 0)),
+                       d.value("sent_preview", d.value("preview", "")));
+  }
+  if (e.kind == "exec") return fmt::format("exec {} (ppid {})", join_argv(d.value("argv", nlohmann::json::array())), d.value("ppid", 0));
+  if (e.kind == "fork") return fmt::format("fork → pid {}", d.value("child_pid", 0));
+  if (e.kind == "exit") return fmt::format("exit code {} signal {}", d.value("code", 0), d.value("signal", 0));
+  if (e.kind == "connect" || e.kind == "sendto")
+    return fmt::format("{} {} {}:{}", e.kind, d.value("family", ""), d.value("addr", d.value("path", "")), d.value("port", 0));
+  if (e.kind == "open") {
+    std::string path = d.value("resolved", d.value("path", ""));
+    if (path.rfind("/usr/", 0) == 0 || path.rfind("/proc/self", 0) == 0 || path.rfind("/sys/", 0) == 0 ||
+        path.rfind("/dev/", 0) == 0 || path.rfind("/etc/", 0) == 0)
+      return "";
+    return fmt::format("open {} {}", tilde_path(path, home), d.value("flags_str", ""));
+  }
+  if (e.kind == "denied" || e.kind == "syscall_attempt") return fmt::format("{} {}", e.kind, d.value("syscall", ""));
+  if (e.kind == "write") return "";
+  return fmt::format("{} {}", e.kind, d.dump());
+}
+
+}  // namespace
+
+std::string render_timeline(const Trace& trace, const nlohmann::json& result) {
+  std::string home = trace.header.value("context", nlohmann::json::object()).value("home", "/home/alice");
+  uint64_t t0 = trace.events.empty() ? 0 : trace.events.front().t_ns;
+  std::string out = fmt::format("timeline of {} ({} events)\n", result.value("path", ""), trace.events.size());
+  size_t shown = 0;
+  for (const Event& e : trace.events) {
+    std::string line = describe(e, home);
+    if (line.empty()) continue;
+    if (++shown > 500) {
+      out += "  … (more events in the trace)\n";
+      break;
+    }
+    out += fmt::format("  {:>8.1f} ms  {:<6} {:>6}  {}\n", (e.t_ns - t0) / 1e6, e.source, e.pid, line);
+  }
+  return out;
+}
+
+}  // namespace modelvet

@@ -1,0 +1,75 @@
+#include "verifier/trace.h"
+
+#include <algorithm>
+#include <fstream>
+
+#include <fmt/core.h>
+
+namespace modelvet {
+
+void sort_events(Events& events) {
+  // Stable, with source/kind/pid as tie-breakers, so the same events always come out in one order.
+  std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
+    return std::tie(a.t_ns, a.source, a.kind, a.pid) < std::tie(b.t_ns, b.source, b.kind, b.pid);
+  });
+}
+
+bool write_trace(const Trace& trace, const std::string& path, std::string* error) {
+  std::string tmp = path + ".part";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) {
+      *error = fmt::format("cannot write trace {}", path);
+      return false;
+    }
+    out << trace.header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    for (const Event& e : trace.events)
+      out << to_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    if (!out.flush()) {
+      *error = fmt::format("cannot write trace {}", path);
+      return false;
+    }
+  }
+  // Renamed into place whole, so a reader never sees half a trace.
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    *error = fmt::format("cannot move trace into {}", path);
+    return false;
+  }
+  return true;
+}
+
+bool read_trace(const std::string& path, Trace* trace, std::string* error) {
+  std::ifstream in(path);
+  if (!in) {
+    *error = fmt::format("cannot open trace {}", path);
+    return false;
+  }
+  std::string line;
+  size_t n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.empty()) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      *error = fmt::format("{}:{}: not a JSON object", path, n);
+      return false;
+    }
+    if (n == 1) {
+      if (!j.contains("modelvet_trace")) {
+        *error = fmt::format("{}: not a modelvet trace (no header line)", path);
+        return false;
+      }
+      trace->header = std::move(j);
+    } else {
+      trace->events.push_back(event_from_json(j));
+    }
+  }
+  if (n == 0) {
+    *error = fmt::format("{}: empty trace", path);
+    return false;
+  }
+  sort_events(trace->events);
+  return true;
+}
+
+}  // namespace modelvet
