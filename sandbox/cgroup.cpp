@@ -119,7 +119,7 @@ bool JailCgroup::kill_and_remove(int wait_ms) {
     }
     write_file(path_ + "/cgroup.kill", "1");
     if (std::chrono::steady_clock::now() > deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   ::close(dir_fd_);
   dir_fd_ = -1;

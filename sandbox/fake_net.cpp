@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -213,7 +214,8 @@ std::unique_ptr<FakeNetwork> FakeNetwork::start(int netns_fd, std::string* error
   }
   net->tcp_port_ = bound_port(net->tcp_fd_);
   net->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-  for (int fd : {net->tcp_fd_, net->udp_fd_}) {
+  net->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  for (int fd : {net->tcp_fd_, net->udp_fd_, net->wake_fd_}) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
@@ -225,12 +227,14 @@ std::unique_ptr<FakeNetwork> FakeNetwork::start(int netns_fd, std::string* error
 
 FakeNetwork::~FakeNetwork() {
   stop();
-  for (int fd : {tcp_fd_, udp_fd_, epoll_fd_})
+  for (int fd : {tcp_fd_, udp_fd_, epoll_fd_, wake_fd_})
     if (fd >= 0) close(fd);
 }
 
 Events FakeNetwork::stop() {
   stopping_ = true;
+  uint64_t one = 1;
+  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
   if (thread_.joinable()) thread_.join();
   std::lock_guard<std::mutex> lock(mu_);
   return events_;
@@ -276,6 +280,7 @@ void FakeNetwork::serve() {
     int n = epoll_wait(epoll_fd_, events, 16, last_round ? 0 : 50);
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
+      if (fd == wake_fd_) continue;
       if (fd == tcp_fd_) for (int k = 0; k < 16; ++k) {
         sockaddr_in6 peer{};
         socklen_t len = sizeof peer;

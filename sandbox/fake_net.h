@@ -45,6 +45,7 @@ class FakeNetwork {
 
   int netns_fd_ = -1;
   int tcp_fd_ = -1, udp_fd_ = -1, epoll_fd_ = -1;
+  int wake_fd_ = -1;  // eventfd: stop() wakes the service thread at once
   uint16_t tcp_port_ = 0;
   std::atomic<bool> stopping_{false};
   std::thread thread_;

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Benchmarks (medians and ratios; the machines are shared and noisy, so never assert on time in
+# unit tests). Run after ./scripts/build.sh, as root.
+#   1. jail setup + teardown cost
+#   2. tracer overhead: a syscall-heavy load untraced, under modelvet's tracer, under strace -f
+#   3. throughput: files/s scanning the regression corpus with --jobs 2
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "bench.sh: run as root" >&2; exit 2; }
+B=build
+
+echo "== 1. jail setup and teardown"
+"$B/tests/jail_bench" "${JAIL_RUNS:-50}"
+
+echo "== 2. tracer overhead"
+if [ -x "$B/tests/tracer_bench" ]; then
+  "$B/tests/tracer_bench" "${TRACER_ROUNDS:-5}"
+else
+  echo "tracer_bench not built"
+fi
+
+echo "== 3. scan throughput on the regression corpus"
+n=$(wc -l < "$B/corpus/manifest.jsonl")
+start=$(date +%s.%N)
+"$B/modelvet" scan --quiet --format json --jobs 2 "$B/corpus" > /tmp/modelvet-bench-scan.json || true
+end=$(date +%s.%N)
+python3 -c "import sys; n=int(sys.argv[1]); s=float(sys.argv[3])-float(sys.argv[2]); print(f'{n} files in {s:.1f} s: {n/s:.2f} files/s (--jobs 2)')" "$n" "$start" "$end"

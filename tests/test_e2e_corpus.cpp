@@ -1,0 +1,198 @@
+// End to end: the regression corpus (corpus/generate.py, written at build time) is verified by
+// the real binary, through the real jail and the real eBPF tracer. Prints a confusion matrix and
+// fails on any sample whose verdict differs from its label.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <fmt/core.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "sandbox/jail.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kBinary = std::string(MODELVET_BINARY_DIR) + "/modelvet";
+const std::string kCorpus = std::string(MODELVET_BINARY_DIR) + "/corpus";
+
+struct Run {
+  int exit_code = -1;
+  std::string out;
+};
+
+Run run(const std::string& cmd) {
+  Run r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::vector<nlohmann::json> manifest() {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(kCorpus + "/manifest.jsonl");
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+// Safety first: a jail built the way every detonation's is must have its own netns, only lo.
+void assert_jail_is_isolated() {
+  modelvet::sandbox::JailConfig cfg;
+  cfg.model_path = kCorpus + "/manifest.jsonl";
+  cfg.exe_path = "/bin/true";
+  modelvet::sandbox::NetnsView view;
+  auto out = modelvet::sandbox::run_jail(cfg, [&](const modelvet::sandbox::JailHandle& h, std::string*) {
+    view = h.netns;
+    return view.isolated();
+  });
+  ASSERT_TRUE(out.ran) << out.error;
+  ASSERT_TRUE(view.isolated()) << "jail network namespace has a route out: refusing to detonate";
+}
+
+}  // namespace
+
+TEST(EndToEnd, CorpusVerdictsMatchLabels) {
+  assert_jail_is_isolated();
+  auto rows = manifest();
+  ASSERT_GE(rows.size(), 30u) << "corpus missing: build the `corpus` target";
+  int malicious = 0, benign = 0;
+  for (const auto& r : rows) {
+    malicious += r["label"] == "malicious";
+    benign += r["label"] == "benign";
+  }
+  EXPECT_GE(malicious, 15);
+  EXPECT_GE(benign, 15);
+
+  std::string traces = std::string(MODELVET_BINARY_DIR) + "/e2e-traces";
+  fs::remove_all(traces);
+  Run r = run(fmt::format("{} scan --format json --jobs 2 --timeout 60 --trace-dir {} {} 2>/dev/null", kBinary, traces, kCorpus));
+  auto doc = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << r.out.substr(0, 2000);
+  std::map<std::string, nlohmann::json> by_file;
+  for (const auto& res : doc["results"]) by_file[fs::relative(res["path"].get<std::string>(), kCorpus).string()] = res;
+
+  const std::vector<std::string> verdicts = {"malicious", "suspicious", "benign", "error"};
+  std::map<std::string, std::map<std::string, int>> matrix;
+  std::vector<std::string> wrong;
+  for (const auto& row : rows) {
+    std::string file = row["file"], label = row["label"];
+    auto it = by_file.find(file);
+    std::string got = it == by_file.end() ? "missing" : it->second.value("verdict", "missing");
+    matrix[label][got]++;
+    if (got != label) {
+      std::string why = it == by_file.end() ? "" : it->second.value("summary", "");
+      wrong.push_back(fmt::format("{} [{}]: expected {}, got {} — {}", file, row.value("technique", ""), label, got, why));
+    }
+  }
+  std::string table = fmt::format("\n{:<12}", "label\\got");
+  for (const auto& v : verdicts) table += fmt::format("{:>12}", v);
+  table += "\n";
+  for (const std::string label : {"malicious", "suspicious", "benign"}) {
+    table += fmt::format("{:<12}", label);
+    for (const auto& v : verdicts) table += fmt::format("{:>12}", matrix[label][v]);
+    table += "\n";
+  }
+  std::cout << table << std::endl;
+  for (const auto& w : wrong) ADD_FAILURE() << w;
+  EXPECT_EQ(r.exit_code, 1);  // malicious files present
+
+  // Every kept trace replays to the verdict the scan reached.
+  std::map<std::string, std::string> scan_verdict;
+  for (const auto& res : doc["results"]) scan_verdict[res.value("sha256", "")] = res.value("verdict", "");
+  int replayed = 0;
+  for (auto& entry : fs::directory_iterator(traces)) {
+    Run rr = run(fmt::format("{} replay --format json {}", kBinary, entry.path().string()));
+    auto rdoc = nlohmann::json::parse(rr.out, nullptr, false);
+    ASSERT_FALSE(rdoc.is_discarded()) << entry.path();
+    const auto& res = rdoc["results"][0];
+    EXPECT_EQ(res.value("verdict", ""), scan_verdict[res.value("sha256", "")]) << "replay differs: " << entry.path();
+    ++replayed;
+  }
+  EXPECT_GE(replayed, static_cast<int>(rows.size()) / 2);
+
+  // Payloads wrote their markers inside the jail's /tmp, never the host's.
+  for (auto& entry : fs::directory_iterator("/tmp"))
+    EXPECT_EQ(entry.path().filename().string().rfind("mv_marker", 0), std::string::npos) << entry.path();
+}
+
+namespace {
+
+std::string le32(uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); }
+std::string be64(double d) {
+  uint64_t v;
+  memcpy(&v, &d, 8);
+  std::string s(8, '\0');
+  for (int i = 0; i < 8; ++i) s[i] = char(v >> (56 - 8 * i));
+  return s;
+}
+
+nlohmann::json scan_one(const std::string& name, const std::string& bytes, int* exit_code) {
+  std::string dir = std::string(MODELVET_BINARY_DIR) + "/e2e-basics";
+  fs::create_directories(dir);
+  std::string path = dir + "/" + name;
+  std::ofstream(path, std::ios::binary) << bytes;
+  Run r = run(fmt::format("{} scan --format json {} 2>/dev/null", kBinary, path));
+  *exit_code = r.exit_code;
+  auto doc = nlohmann::json::parse(r.out, nullptr, false);
+  if (doc.is_discarded() || doc["results"].empty()) return nullptr;
+  return doc["results"][0];
+}
+
+}  // namespace
+
+// The three cases of the foundation issue, from bytes assembled here (nothing runs outside the jail).
+TEST(EndToEnd, PosixSystemIsMaliciousWithTheExecAsEvidence) {
+  assert_jail_is_isolated();
+  const std::string cmd = "echo pwned > /tmp/mv_marker_e2e";
+  const std::string pickle = "\x80\x02cposix\nsystem\nX" + le32(cmd.size()) + cmd + "\x85R.";
+  int code = -1;
+  auto r = scan_one("posix_system.pkl", pickle, &code);
+  ASSERT_FALSE(r.is_null());
+  EXPECT_EQ(r["verdict"], "malicious") << r.dump(2);
+  EXPECT_EQ(code, 1);
+  bool exec_cited = false;
+  for (const auto& f : r["findings"]) exec_cited |= f.value("evidence", "").find("/bin/sh") != std::string::npos;
+  EXPECT_TRUE(exec_cited) << r["findings"].dump(2);
+  EXPECT_FALSE(fs::exists("/tmp/mv_marker_e2e"));
+}
+
+TEST(EndToEnd, DictOfFloatsIsBenign) {
+  assert_jail_is_isolated();
+  const std::string pickle = "\x80\x02}(X" + le32(1) + "wG" + be64(0.5) + "X" + le32(1) + "bG" + be64(-1.25) + "u.";
+  int code = -1;
+  auto r = scan_one("floats.pkl", pickle, &code);
+  ASSERT_FALSE(r.is_null());
+  EXPECT_EQ(r["verdict"], "benign") << r.dump(2);
+  EXPECT_EQ(r["load"]["status"], "ok");
+  EXPECT_EQ(code, 0);
+}
+
+TEST(EndToEnd, TruncatedFileIsAnErrorWithAReason) {
+  assert_jail_is_isolated();
+  const std::string pickle = "\x80\x02}(X" + le32(1) + "wG" + be64(0.5);
+  int code = -1;
+  auto r = scan_one("truncated.pkl", pickle, &code);
+  ASSERT_FALSE(r.is_null());
+  EXPECT_EQ(r["verdict"], "error") << r.dump(2);
+  EXPECT_FALSE(r.value("error", nlohmann::json()).is_null());
+  EXPECT_EQ(code, 2);
+  int code0 = -1;
+  auto empty = scan_one("empty.pkl", "", &code0);
+  EXPECT_EQ(empty["verdict"], "error");
+  EXPECT_NE(empty.value("error", "").find("empty"), std::string::npos);
+}
+
+

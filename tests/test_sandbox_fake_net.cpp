@@ -1,0 +1,66 @@
+// The fake network's protocol pieces: DNS parsing and answers, and byte previews.
+#include <gtest/gtest.h>
+
+#include "sandbox/fake_net.h"
+
+using namespace modelvet::sandbox;
+
+namespace {
+// A DNS query for `name`, type A, as a resolver sends it.
+std::vector<uint8_t> dns_query(const std::string& name, uint16_t qtype = 1) {
+  std::vector<uint8_t> q = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t dot = name.find('.', start);
+    if (dot == std::string::npos) dot = name.size();
+    q.push_back(uint8_t(dot - start));
+    q.insert(q.end(), name.begin() + start, name.begin() + dot);
+    start = dot + 1;
+  }
+  q.push_back(0);
+  q.push_back(qtype >> 8), q.push_back(qtype & 0xff), q.push_back(0), q.push_back(1);
+  return q;
+}
+}  // namespace
+
+TEST(FakeDns, ParsesQueryNameAndType) {
+  auto q = dns_query("c2.evil.invalid", 28);
+  std::string name;
+  uint16_t type = 0;
+  ASSERT_TRUE(parse_dns_query(q.data(), q.size(), &name, &type));
+  EXPECT_EQ(name, "c2.evil.invalid");
+  EXPECT_EQ(type, 28);
+}
+
+TEST(FakeDns, RejectsResponsesAndGarbage) {
+  auto q = dns_query("x.invalid");
+  q[2] |= 0x80;  // QR bit: a response
+  std::string name;
+  uint16_t type;
+  EXPECT_FALSE(parse_dns_query(q.data(), q.size(), &name, &type));
+  const uint8_t junk[] = {1, 2, 3};
+  EXPECT_FALSE(parse_dns_query(junk, sizeof junk, &name, &type));
+  auto truncated = dns_query("abcdef.invalid");
+  truncated.resize(16);
+  EXPECT_FALSE(parse_dns_query(truncated.data(), truncated.size(), &name, &type));
+  EXPECT_TRUE(build_dns_answer(junk, sizeof junk).empty());
+}
+
+TEST(FakeDns, AnswersARecordsWithADocumentationAddress) {
+  auto q = dns_query("exfil.evil.invalid");
+  auto a = build_dns_answer(q.data(), q.size());
+  ASSERT_GT(a.size(), q.size());
+  EXPECT_EQ(a[0], 0x12);           // same id
+  EXPECT_TRUE(a[2] & 0x80);        // a response
+  EXPECT_EQ(a[7], 1);              // one answer
+  std::vector<uint8_t> tail(a.end() - 4, a.end());
+  EXPECT_EQ(tail, (std::vector<uint8_t>{198, 51, 100, 7}));
+  auto aaaa = dns_query("exfil.evil.invalid", 28);
+  auto empty = build_dns_answer(aaaa.data(), aaaa.size());
+  EXPECT_EQ(empty[7], 0);          // no answer, NOERROR
+}
+
+TEST(FakeNet, PreviewEscapesNonPrintablesAndIsBounded) {
+  EXPECT_EQ(printable_preview(std::string("ab\n\x01", 4), 100), "ab\\n\\x01");
+  EXPECT_EQ(printable_preview(std::string(1000, 'x'), 10).size(), 10u);
+}
