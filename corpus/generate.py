@@ -1,0 +1,85 @@
+#!/usr/bin/python3
+"""Writes modelvet's labeled regression corpus (or the small demo subset) and its manifest.
+
+    generate.py --out DIR [--demo]
+
+DIR/manifest.jsonl gets one JSON object per sample: file, label, technique, format,
+description, expect_evidence (see README.md). Generating never loads or runs a payload: pickles
+are assembled opcode by opcode or serialized from harmless objects by the real libraries.
+Run with Debian's /usr/bin/python3 (it has torch, numpy, joblib, dill, h5py, py7zr, sklearn).
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+
+# Set iteration order (TorchScript constants, frozensets) follows the string hash seed: fix it.
+if os.environ.get("PYTHONHASHSEED") != "0":
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
+
+import benign  # noqa: E402
+import malicious  # noqa: E402
+import suspicious  # noqa: E402
+from catalog import LABELS  # noqa: E402
+
+MANIFEST = "manifest.jsonl"
+
+
+def all_samples():
+    samples = [*malicious.samples(), *suspicious.samples(), *benign.samples()]
+    for key in ("file", "technique"):
+        values = [getattr(s, key) for s in samples]
+        dupes = sorted({v for v in values if values.count(v) > 1})
+        if dupes:
+            raise SystemExit(f"duplicate {key}: {dupes}")
+    for s in samples:
+        if s.label not in LABELS:
+            raise SystemExit(f"{s.file}: bad label {s.label}")
+    return samples
+
+
+def clear_previous(out):
+    """Removes what an earlier run wrote (so dropped samples do not linger), nothing else."""
+    if not os.path.exists(os.path.join(out, MANIFEST)):
+        return
+    for label in LABELS:
+        shutil.rmtree(os.path.join(out, label), ignore_errors=True)
+    os.remove(os.path.join(out, MANIFEST))
+
+
+def write_corpus(out, demo):
+    samples = [s for s in all_samples() if s.demo or not demo]
+    os.makedirs(out, exist_ok=True)
+    clear_previous(out)
+    for s in samples:
+        path = os.path.join(out, s.file)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        s.write(path)
+    # The manifest goes last and atomically: its presence means the corpus is complete.
+    tmp = os.path.join(out, MANIFEST + ".tmp")
+    with open(tmp, "w") as f:
+        for s in samples:
+            f.write(json.dumps(s.manifest_row(), sort_keys=False) + "\n")
+    os.replace(tmp, os.path.join(out, MANIFEST))
+    return samples
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--demo", action="store_true", help="only the small demo subset")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args()
+    samples = write_corpus(args.out, args.demo)
+    if not args.quiet:
+        counts = {label: sum(s.label == label for s in samples) for label in LABELS}
+        print(f"corpus: {len(samples)} samples in {args.out} "
+              + ", ".join(f"{n} {label}" for label, n in counts.items()))
+
+
+if __name__ == "__main__":
+    main()
