@@ -1,0 +1,217 @@
+"""Emulation of what Keras and TensorFlow do with a model's config at load time; neither is
+packaged for Debian 12, so the jail cannot run them. What runs code is reproduced exactly:
+
+* Lambda layers: the function is base64-decoded, marshal.loads'ed and made a
+  types.FunctionType (keras.utils.generic_utils.func_load), then CALLED when the layer is built,
+  here with a numpy array standing in for the symbolic input tensor.
+* Configs naming a module function ({"module": "m", "class_name": "function", "config": "f"},
+  Keras 3 serialisation; Lambda function_type "function"): m is imported, f looked up and called
+  on the layer's input, as Keras does for activations and functions.
+"""
+import binascii
+import builtins
+import codecs
+import importlib
+import json
+import marshal
+import types
+import zipfile
+
+import _modelvet
+
+MAX_LAYERS = 2000
+MAX_SCAN_BYTES = 64 << 20
+MAX_JSON_ATTEMPTS = 20000
+_MODEL_CLASSES = {"Sequential", "Functional", "Model"}
+
+
+def func_load(code, defaults=None, closure=None, globs=None):
+    """keras.utils.generic_utils.func_load, line for line."""
+    if isinstance(code, (tuple, list)):
+        code, defaults, closure = code
+        if isinstance(defaults, list):
+            defaults = tuple(defaults)
+
+    def ensure_value_to_cell(value):
+        def dummy_fn():
+            value  # noqa: B018  (creates the closure cell)
+
+        cell_value = dummy_fn.__closure__[0]
+        if not isinstance(value, type(cell_value)):
+            return cell_value
+        return value
+
+    if closure is not None:
+        closure = tuple(ensure_value_to_cell(_) for _ in closure)
+    try:
+        raw_code = codecs.decode(code.encode("ascii"), "base64")
+    except (UnicodeEncodeError, binascii.Error):
+        raw_code = code.encode("raw_unicode_escape")
+    code = marshal.loads(raw_code)
+    if globs is None:
+        globs = {"__name__": "keras.layers.core.lambda_layer", "__builtins__": builtins}
+    return types.FunctionType(code, globs, name=code.co_name, argdefs=defaults, closure=closure)
+
+
+def _resolve_module_function(module, name):
+    """Keras 3 _retrieve_class_or_fn: import the named module, take the attribute."""
+    return getattr(importlib.import_module(module), name)
+
+
+class _Builder:
+    """Walks layer configs in order, carrying a numpy array as the tensor flowing through."""
+
+    def __init__(self, numpy):
+        self.numpy = numpy
+        self.layers = 0
+        self.lambdas = 0
+
+    def dummy_input(self, config):
+        shape = None
+        if isinstance(config, dict):
+            shape = config.get("batch_input_shape") or config.get("batch_shape")
+        dims = [d if isinstance(d, int) and 0 < d <= 64 else 1 for d in (shape or [None, 4])[1:]][:4]
+        return self.numpy.zeros([1] + (dims or [4]), dtype="float32")
+
+    def call(self, function, x, arguments, origin, name):
+        _modelvet.emit("call", {"callable": name, "args": _modelvet.brepr((x,)), "origin": origin, "member": "",
+                                "kwargs": _modelvet.brepr(arguments) if arguments else ""})
+        out = function(x, **arguments)
+        return out if isinstance(out, self.numpy.ndarray) else x
+
+    def lambda_function(self, config):
+        """Keras Lambda._parse_function_from_config. Returns (function, kind, display name)."""
+        function = config.get("function")
+        function_type = config.get("function_type", "lambda")
+        if isinstance(function, dict) and function.get("class_name") == "__lambda__":  # Keras 3
+            inner = function.get("config", {})
+            fn = func_load(inner.get("code"), inner.get("defaults"), inner.get("closure"))
+            return fn, "lambda", _modelvet.callable_name(fn)
+        if function_type == "lambda":
+            fn = func_load(function)
+            return fn, "lambda", _modelvet.callable_name(fn)
+        if isinstance(function, dict) and "module" in function:  # a serialised module function
+            module, name = function["module"], function.get("config")
+        elif config.get("module") and isinstance(function, str):
+            module, name = config["module"], function
+        else:
+            raise ValueError("Unknown function in Lambda layer: %r" % (function,))
+        return _resolve_module_function(module, name), "function", "%s.%s" % (module, name)
+
+    def build(self, model_config, x=None):
+        if isinstance(model_config, list):  # Keras 2.0 Sequential: the config is the layer list
+            layers = model_config
+        else:
+            inner = model_config.get("config", {}) if isinstance(model_config, dict) else {}
+            layers = inner.get("layers", []) if isinstance(inner, dict) else []
+        for layer in layers:
+            if not isinstance(layer, dict) or self.layers >= MAX_LAYERS:
+                continue
+            self.layers += 1
+            class_name = layer.get("class_name")
+            config = layer.get("config", {})
+            if x is None:
+                x = self.dummy_input(config)
+            if class_name in _MODEL_CLASSES:
+                x = self.build(layer, x)
+                continue
+            if not isinstance(config, dict):
+                continue
+            name = config.get("name", "?")
+            if class_name == "Lambda":
+                self.lambdas += 1
+                function, kind, display = self.lambda_function(config)
+                arguments = config.get("arguments") or {}
+                x = self.call(function, x, arguments if isinstance(arguments, dict) else {},
+                              "keras Lambda layer '%s' (%s)" % (name, kind), display)
+            for key, value in config.items():  # e.g. "activation": {"module": "os", "class_name": "function", ...}
+                if isinstance(value, dict) and value.get("class_name") == "function" and "module" in value:
+                    module, fn_name = value["module"], value.get("config")
+                    function = _resolve_module_function(module, fn_name)
+                    x = self.call(function, x, {}, "keras %s of layer '%s'" % (key, name), "%s.%s" % (module, fn_name))
+        return x
+
+
+def _read_h5_config(path):
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        raw = f.attrs.get("model_config")
+        if raw is None:
+            raise ValueError("No model config found in the file at %s." % path)
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8")
+        for name in ("model_weights",):  # read the weights like load_weights would
+            if name in f:
+                f[name].visititems(lambda _, item: item[()] if isinstance(item, h5py.Dataset) else None)
+        return json.loads(raw), "h5py " + h5py.__version__
+
+
+def load_keras(path):
+    """keras.models.load_model on an .h5 file (or a Keras 3 .keras zip). Returns (config, version)."""
+    import numpy
+
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+        version = "zip"
+    else:
+        config, version = _read_h5_config(path)
+    _Builder(numpy).build(config)
+    return config, version
+
+
+def _json_objects(data):
+    """The JSON objects embedded in protobuf bytes (Keras stores layer metadata as JSON strings)."""
+    text = data[:MAX_SCAN_BYTES].decode("latin-1")
+    decoder = json.JSONDecoder()
+    found, pos, attempts = [], 0, 0
+    while attempts < MAX_JSON_ATTEMPTS:
+        pos = text.find('{"', pos)
+        if pos < 0:
+            break
+        attempts += 1
+        try:
+            obj, end = decoder.raw_decode(text, pos)
+            found.append(obj)
+            pos = end
+        except ValueError:
+            pos += 1
+    return found
+
+
+def _layer_configs(obj, out, depth=0):
+    if depth > 40 or len(out) > MAX_LAYERS:
+        return
+    if isinstance(obj, dict):
+        if obj.get("class_name") in ("Lambda",) or any(
+                isinstance(v, dict) and v.get("class_name") == "function" and "module" in v
+                for v in (obj.get("config") or {}).values() if isinstance(obj.get("config"), dict)):
+            out.append(obj)
+        for value in obj.values():
+            _layer_configs(value, out, depth + 1)
+    elif isinstance(obj, list):
+        for value in obj:
+            _layer_configs(value, out, depth + 1)
+
+
+def load_savedmodel(path):
+    """tf.keras.models.load_model on a SavedModel: the Keras metadata (keras_metadata.pb or the
+    user_object metadata in saved_model.pb) is JSON inside the protobuf; layers that run code
+    (Lambda, module functions) are revived and built as Keras would."""
+    import numpy
+
+    with open(path, "rb") as f:
+        data = f.read(MAX_SCAN_BYTES)
+    layers, seen = [], set()
+    for obj in _json_objects(data):
+        found = []
+        _layer_configs(obj, found)
+        for layer in found:  # a layer appears in its own metadata and in its model's config
+            key = json.dumps(layer, sort_keys=True, default=str)
+            if key not in seen:
+                seen.add(key)
+                layers.append(layer)
+    builder = _Builder(numpy)
+    builder.build({"config": {"layers": layers}})
+    return {"layers_reviving_code": len(layers)}, "protobuf scan"

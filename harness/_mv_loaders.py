@@ -1,0 +1,196 @@
+"""The loaders: each loads the file exactly as a victim would, with the real library where the
+jail has it, or an emulation (labelled "(emulated)") where the library is not packaged.
+
+A loader returns a list of (member, object) pairs: the loaded objects the exercise step will
+then use. The unpickling itself goes through _mv_recorder (installed before these libraries
+were imported), so every call made during the real load is recorded.
+"""
+import os
+import pickle
+import sys
+import zipfile
+
+import _mv_keras
+import _mv_recorder
+
+MAX_ARCHIVE_MEMBERS = 200
+PICKLE_PROTOCOL_MAGIC = {b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"}
+
+
+class Loaded:
+    def __init__(self, loader, library_version):
+        self.loader = loader
+        self.library_version = library_version
+        self.objects = []  # (member, object)
+
+
+def _python_version():
+    return "python " + sys.version.split()[0]
+
+
+def _torch_pickle_member(path):
+    """The member torch.load unpickles: <archive>/data.pkl ("" for a legacy checkpoint)."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                for name in archive.namelist():
+                    if name.endswith("/data.pkl") or name == "data.pkl":
+                        return name
+    except Exception:
+        pass
+    return ""
+
+
+def load_pickle(path):
+    result = Loaded("pickle", _python_version())
+    with open(path, "rb") as f:
+        result.objects.append(("", pickle.load(f)))
+    return result
+
+
+def load_paddle(path):
+    """paddle.load on .pdparams/.pdmodel: pickle with encoding='latin1' (paddle/framework/io.py)."""
+    result = Loaded("paddle (emulated)", "pickle latin1, " + _python_version())
+    with open(path, "rb") as f:
+        result.objects.append(("", pickle.load(f, encoding="latin1")))
+    return result
+
+
+def load_torch(path, container=""):
+    import torch
+
+    result = Loaded("torch", torch.__version__)
+    inner = _torch_pickle_member(path)
+    _mv_recorder.set_member(":".join(m for m in (container, inner) if m))
+    # torch 1.13's defaults: weights_only=False; a victim without a GPU passes map_location cpu.
+    result.objects.append(("", torch.load(path, map_location="cpu")))
+    return result
+
+
+def load_joblib(path):
+    import joblib
+
+    result = Loaded("joblib", joblib.__version__)
+    result.objects.append(("", joblib.load(path)))
+    return result
+
+
+def load_dill(path):
+    import dill
+
+    result = Loaded("dill", dill.__version__)
+    with open(path, "rb") as f:
+        result.objects.append(("", dill.load(f)))
+    return result
+
+
+def load_numpy(path):
+    import numpy
+
+    result = Loaded("numpy", numpy.__version__)
+    loaded = numpy.load(path, allow_pickle=True)
+    if isinstance(loaded, numpy.lib.npyio.NpzFile):
+        with loaded:
+            for member in loaded.files:  # npz members load lazily: a victim touches each one
+                _mv_recorder.set_member(member)
+                result.objects.append((member, loaded[member]))
+    else:
+        result.objects.append(("", loaded))
+    return result
+
+
+def load_keras_h5(path):
+    config, version = _mv_keras.load_keras(path)
+    result = Loaded("keras-h5 (emulated)", version)
+    result.objects.append(("", config))
+    return result
+
+
+def load_savedmodel(path):
+    summary, version = _mv_keras.load_savedmodel(path)
+    result = Loaded("savedmodel (emulated)", version)
+    result.objects.append(("", summary))
+    return result
+
+
+def _sniff_member(path):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    if head.startswith(b"PK\x03\x04"):
+        return "torch" if _torch_pickle_member(path) else "numpy-zip" if path.endswith(".npz") else None
+    if head.startswith(b"\x93NUMPY"):
+        return "numpy"
+    if head[:2] in PICKLE_PROTOCOL_MAGIC:
+        return "pickle"
+    return None
+
+
+def load_7z(path):
+    """A victim extracts the archive (py7zr) and loads the checkpoint inside with torch.load;
+    every other member that is a pickle (by magic bytes) is unpickled too."""
+    import tempfile
+
+    import py7zr
+
+    result = Loaded("7z", "py7zr " + py7zr.__version__)
+    scratch = tempfile.mkdtemp(prefix="modelvet-7z-")
+    with py7zr.SevenZipFile(path, mode="r") as archive:
+        archive.extractall(path=scratch)
+    members = []
+    for root, _dirs, files in os.walk(scratch):
+        for name in sorted(files):
+            members.append(os.path.join(root, name))
+    first_error, kinds = None, set()
+    for member_path in sorted(members)[:MAX_ARCHIVE_MEMBERS]:
+        member = os.path.relpath(member_path, scratch)
+        kind = _sniff_member(member_path)
+        if kind is None:
+            continue
+        _mv_recorder.set_member(member)
+        try:
+            if kind == "torch":
+                inner = load_torch(member_path, container=member)
+            elif kind == "pickle":
+                inner = load_pickle(member_path)
+            else:
+                inner = load_numpy(member_path)
+        except BaseException as error:  # noqa: BLE001 (a payload may raise anything)
+            first_error = first_error or error
+            continue
+        kinds.add(inner.loader)
+        result.objects.extend((member, obj) for _, obj in inner.objects)
+    if kinds:
+        result.loader = "7z+" + ("torch" if "torch" in kinds else sorted(kinds)[0])
+    if first_error is not None:
+        raise first_error
+    return result
+
+
+LOADERS = {
+    "pickle": load_pickle,
+    "torch": load_torch,
+    "joblib": load_joblib,
+    "dill": load_dill,
+    "numpy": load_numpy,
+    "keras-h5": load_keras_h5,
+    "paddle": load_paddle,
+    "savedmodel": load_savedmodel,
+    "7z": load_7z,
+}
+
+# What each loader imports during setup, before the file is read, so the library's own
+# start-up (reading /proc/cpuinfo, dlopen of its .so files) is not mistaken for the sample.
+SETUP_IMPORTS = {
+    "pickle": ["numpy"],
+    "paddle": ["numpy"],
+    "torch": ["numpy", "torch"],
+    "joblib": ["numpy", "joblib", "joblib.numpy_pickle"],
+    "dill": ["numpy", "dill"],
+    "numpy": ["numpy"],
+    "keras-h5": ["numpy", "h5py"],
+    "savedmodel": ["numpy"],
+    "7z": ["numpy", "torch", "py7zr", "tempfile"],
+}

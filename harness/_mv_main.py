@@ -1,0 +1,73 @@
+"""The Python half of the harness run: setup imports, load, exercise. Grace and shutdown are
+driven from C (harness.cpp). Returns True when the harness did its job (whatever the load did)."""
+import importlib
+import sys
+
+import _modelvet
+import _mv_exercise
+import _mv_loaders
+import _mv_recorder
+import _mv_timewarp
+
+MAX_REAL_SLEEP_S = 0.005
+
+
+def _describe_exception(error):
+    try:
+        message = str(error)
+    except BaseException:  # a hostile exception's __str__
+        message = "<unprintable>"
+    return "%s: %s" % (type(error).__name__, message[:500])
+
+
+def _setup(loader_id):
+    """Everything the harness needs, imported before the file is read."""
+    _mv_recorder.install()
+    for name in _mv_loaders.SETUP_IMPORTS.get(loader_id, []):
+        try:
+            importlib.import_module(name)
+        except Exception as error:
+            _modelvet.emit("harness_error", {"message": "setup import %s failed: %s" % (name, _describe_exception(error))})
+            return False
+    _mv_timewarp.install(MAX_REAL_SLEEP_S)
+    # Out of the sample's sight; the functions keep their modules alive.
+    for name in [n for n in sys.modules if n.startswith("_mv_") or n == "_modelvet"]:
+        del sys.modules[name]
+    return True
+
+
+def main(model_path, loader_id, format_id, exercise):
+    load = _mv_loaders.LOADERS.get(loader_id)
+    if load is None:
+        _modelvet.emit("harness_error", {"message": "unknown loader %r" % loader_id})
+        return False
+    if not _setup(loader_id):
+        return False
+
+    _modelvet.enter_phase("load", {"loader": loader_id, "format": format_id})
+    fields = {"loader": loader_id, "library_version": "", "type": "", "exception": ""}
+    loaded = None
+    try:
+        loaded = load(model_path)
+        fields["status"] = "ok"
+    except BaseException as error:  # SystemExit and KeyboardInterrupt from a payload too
+        fields["status"] = "raised"
+        fields["exception"] = _describe_exception(error)
+    if loaded is not None:
+        fields["loader"] = loaded.loader
+        fields["library_version"] = loaded.library_version
+        if loaded.objects:
+            fields["type"] = _modelvet.callable_name(type(loaded.objects[0][1]))
+        fields["members"] = [member for member, _ in loaded.objects][:50]
+    fields.update(_mv_recorder.summary())
+    _mv_recorder.set_member("")
+    _modelvet.emit("load", fields)
+
+    if exercise and loaded is not None:
+        _modelvet.enter_phase("exercise")
+        for member, obj in loaded.objects:
+            try:
+                _mv_exercise.exercise(obj, member or "loaded object")
+            except BaseException as error:
+                _modelvet.emit("exercise", {"target": member, "error": _describe_exception(error)})
+    return True

@@ -1,0 +1,59 @@
+#include "harness/embedded_modules.h"
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <cstddef>
+
+#include "harness/py_describe.h"
+
+namespace modelvet::harness {
+namespace {
+
+struct EmbeddedModule {
+  const char* name;
+  const char* source;
+  size_t size;
+};
+
+#include "harness/embedded_sources.inc"
+
+}  // namespace
+
+std::string take_python_error() {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  if (!type) return "unknown error";
+  PyErr_NormalizeException(&type, &value, &tb);
+  std::string out = callable_name(type);
+  if (value) {
+    PyObject* s = PyObject_Str(value);
+    if (s) {
+      const char* u = PyUnicode_AsUTF8(s);
+      if (u) out += std::string(": ") + u;
+      Py_DECREF(s);
+    }
+    PyErr_Clear();
+  }
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+  return out;
+}
+
+bool load_embedded_modules(std::string* error) {
+  for (const EmbeddedModule& m : kEmbeddedModules) {
+    std::string filename = std::string("<modelvet>/") + m.name + ".py";
+    PyObject* code = Py_CompileString(m.source, filename.c_str(), Py_file_input);
+    PyObject* module = code ? PyImport_ExecCodeModuleEx(m.name, code, filename.c_str()) : nullptr;
+    Py_XDECREF(code);
+    if (!module) {
+      *error = std::string("loading ") + m.name + ": " + take_python_error();
+      return false;
+    }
+    Py_DECREF(module);
+  }
+  return true;
+}
+
+}  // namespace modelvet::harness
