@@ -9,6 +9,7 @@ PACKAGES=(
   clang llvm libelf-dev zlib1g-dev bpftool libbpf-dev
   libseccomp-dev libpython3.11-dev python3.11
   nlohmann-json3-dev libfmt-dev libgtest-dev libgmock-dev libcli11-dev libsqlite3-dev libssl-dev
+  libarchive-dev
   # runtime tools used by the sandbox and tests
   iproute2 util-linux procps strace
   # victim libraries, loaded inside the jail

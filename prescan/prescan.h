@@ -1,0 +1,78 @@
+#pragma once
+// Static pre-scan: what the file is (by content) and what a static scanner would see in it.
+// It never decides a verdict: it picks the loader for the detonation and shows the analyst
+// the imported globals, container members and parser anomalies that picklescan/modelscan
+// would have flagged. Every parser here is bounded in time and memory on hostile input.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace modelvet::prescan {
+
+// Format ids: "pickle", "pytorch-zip", "pytorch-legacy", "torchscript", "numpy-npy", "numpy-npz",
+// "joblib", "dill", "keras-h5", "hdf5", "paddle", "savedmodel", "7z", "zip", "tar", "empty",
+// "unknown". Loader ids: pickle, torch, joblib, dill, numpy, keras-h5, paddle, savedmodel, or "".
+struct Sniff {
+  std::string format = "unknown";
+  std::string loader;
+  std::vector<std::string> notes;
+};
+
+// Content first; the extension only breaks ties between identical bytes (pickle vs paddle).
+Sniff sniff_file(const std::string& path);  // also accepts a directory (SavedModel dir)
+Sniff sniff_bytes(std::string_view head, std::string_view name_hint);
+
+struct GlobalRef {
+  std::string module, name;
+  uint64_t offset = 0;
+  std::string opcode;   // GLOBAL, STACK_GLOBAL, INST
+  bool called = false;  // the global was called: REDUCE/NEWOBJ/NEWOBJ_EX/OBJ/INST/BUILD on it
+  std::string member;   // container member it was found in ("" for the file itself)
+  std::string qualified() const { return module + "." + name; }
+};
+
+struct PickleScan {
+  std::vector<GlobalRef> globals;
+  int protocol = -1;             // from the first PROTO opcode; -1 when absent (protocol 0/1)
+  uint64_t length = 0;           // bytes parsed (through the last STOP reached, or the break)
+  bool complete = false;         // reached STOP
+  std::vector<std::string> anomalies;
+  std::string member;            // where this pickle came from ("" for the file itself)
+};
+
+// Disassembles a pickle stream (protocols 0-5) by simulating the unpickler's stack and memo
+// without building objects. Broken input is reported in `anomalies`, never thrown.
+PickleScan disassemble_pickle(std::string_view bytes);
+
+struct Flag {
+  std::string global;    // "module.name"
+  std::string severity;  // "dangerous" | "suspicious"
+  std::string scanner;   // "picklescan" | "modelscan"
+};
+// What the published picklescan and modelscan lists (prescan/scanner_lists.json) say of `g`.
+std::vector<Flag> scanner_flags(const GlobalRef& g);
+
+// Keras model_config found in an HDF5 file (or a .keras archive's config.json).
+struct KerasConfig {
+  bool found = false;
+  std::vector<std::string> layer_classes;  // distinct class_name values, in order of appearance
+  std::vector<std::string> lambda_layers;  // "name: what its function is" per Lambda layer
+  std::vector<std::string> references;     // module / function names the config refers to
+};
+
+struct Report {
+  Sniff sniff;
+  std::vector<std::string> members;    // container members (zip, 7z, tar, npz, directory)
+  std::vector<PickleScan> pickles;     // every pickle found, with its member
+  std::vector<std::string> anomalies;  // container level: bad CRC, odd flags, encrypted, nested...
+  KerasConfig keras;
+  // Includes "flagged": [{"global", "scanners", "severity", "by_scanner"}] merged over all pickles.
+  nlohmann::json to_json() const;
+};
+
+Report prescan_file(const std::string& path, uint64_t max_bytes = 256ull << 20);
+
+}  // namespace modelvet::prescan
