@@ -1,0 +1,151 @@
+// evaluate(): events → allow list → rules → derived checks → deduped findings → verdict.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <set>
+
+#include "policies/checks.h"
+#include "policies/compiler.h"
+#include "policies/evidence.h"
+#include "policies/policy.h"
+#include "policies/timeline.h"
+
+namespace modelvet::policy {
+namespace {
+
+MatchEnv make_env(const CompiledPolicy& p, const Context& ctx) {
+  MatchEnv env;
+  env.vars = {ctx.home, ctx.scratch, ctx.model_path};
+  for (const auto& f : ctx.decoy_files) env.decoy_files.insert(normalize_path(f, ctx));
+  for (const auto& f : p.decoy_files) env.decoy_files.insert(normalize_path(f, ctx));
+  env.decoy_env = p.decoy_env;
+  for (const auto& [place, value] : ctx.decoy_secrets) {
+    if (place.starts_with("env ")) env.decoy_env.push_back(place.substr(4));
+    else if (place.starts_with("~") || place.starts_with("/")) env.decoy_files.insert(normalize_path(place, ctx));
+    if (value.size() >= p.checks.min_secret_length) env.decoy_values.push_back(value);
+  }
+  return env;
+}
+
+// The harness's own first exec (the supervisor starting it) is not a spawn by the model.
+int harness_exec_index(const Timeline& tl, const Context& ctx) {
+  if (ctx.harness_pid == 0) return -1;
+  for (size_t i = 0; i < tl.events.size(); ++i) {
+    const Event& e = *tl.events[i].event;
+    if (e.source == kSourceKernel && e.kind == "exec" && e.pid == ctx.harness_pid) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::vector<bool> allowed_events(const CompiledPolicy& p, const Timeline& tl, const Context& ctx, MatchEnv& env) {
+  std::vector<bool> allowed(tl.events.size(), false);
+  int harness = p.checks.harness_exec.enabled ? harness_exec_index(tl, ctx) : -1;
+  for (size_t i = 0; i < tl.events.size(); ++i) {
+    if (static_cast<int>(i) == harness) {
+      allowed[i] = true;
+      continue;
+    }
+    for (const AllowRule& a : p.allow)
+      if (event_matches(a.match, tl.events[i].view, env)) {
+        allowed[i] = true;
+        break;
+      }
+  }
+  return allowed;
+}
+
+std::vector<RawFinding> rule_findings(const CompiledPolicy& p, const Timeline& tl, const std::vector<bool>& allowed,
+                                      const Context& ctx, MatchEnv& env) {
+  std::vector<RawFinding> out;
+  std::set<std::pair<std::string, std::string>> seen;  // (rule, evidence): a loop of 10,000 opens is one finding
+  for (size_t i = 0; i < tl.events.size(); ++i) {
+    if (allowed[i]) continue;
+    const TimedEvent& te = tl.events[i];
+    for (const Rule& r : p.rules) {
+      if (!event_matches(r.match, te.view, env)) continue;
+      std::string evidence = render_template(r.explain, te.view, ctx.home);
+      if (!seen.insert({r.id, evidence}).second) continue;
+      RawFinding f;
+      f.finding = {r.id, r.severity, r.attack, evidence, te.t_ms, te.phase, to_json(*te.event)};
+      f.t_ns = te.event->t_ns;
+      f.summary = render_template(r.summary, te.view, ctx.home);
+      out.push_back(std::move(f));
+    }
+  }
+  return out;
+}
+
+// Dedupes, orders by time and keeps at most kMaxFindings, preferring the most severe.
+std::vector<RawFinding> collate(std::vector<RawFinding> all) {
+  std::stable_sort(all.begin(), all.end(), [](const RawFinding& a, const RawFinding& b) { return a.t_ns < b.t_ns; });
+  std::vector<RawFinding> unique;
+  std::set<std::pair<std::string, std::string>> seen;
+  for (auto& f : all)
+    if (seen.insert({f.finding.rule, f.finding.evidence}).second) unique.push_back(std::move(f));
+  if (unique.size() <= kMaxFindings) return unique;
+  std::vector<size_t> order(unique.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return severity_rank(unique[a].finding.severity) > severity_rank(unique[b].finding.severity);
+  });
+  order.resize(kMaxFindings);
+  std::sort(order.begin(), order.end());
+  std::vector<RawFinding> kept;
+  for (size_t i : order) kept.push_back(unique[i]);
+  RawFinding note;
+  note.finding.rule = "findings.truncated";
+  note.finding.severity = "info";
+  note.finding.evidence = fmt::format("+{} more findings not listed", unique.size() - kMaxFindings);
+  note.finding.t_ms = kept.back().finding.t_ms;
+  note.t_ns = kept.back().t_ns;
+  kept.push_back(std::move(note));
+  return kept;
+}
+
+std::string summarize(const std::vector<RawFinding>& findings, const std::string& verdict) {
+  if (verdict == "benign") return "nothing outside the benign profile ran";
+  std::vector<std::string> phrases, phases;
+  size_t more = 0;
+  for (const auto& f : findings) {
+    if (f.finding.severity != verdict) continue;
+    if (std::find(phrases.begin(), phrases.end(), f.summary) != phrases.end()) continue;
+    if (phrases.size() == 3) {
+      ++more;
+      continue;
+    }
+    phrases.push_back(f.summary);
+    const std::string& ph = f.finding.phase;
+    if (!ph.empty() && std::find(phases.begin(), phases.end(), ph) == phases.end()) phases.push_back(ph);
+  }
+  if (more) phrases.push_back(fmt::format("{} more", more));
+  std::string sentence = join_sentence(phrases);
+  if (!phases.empty()) sentence += " during " + join_sentence(phases);
+  return sentence;
+}
+
+}  // namespace
+
+Verdict evaluate(const Policy& policy, const Events& events, const Context& context) {
+  const CompiledPolicy& p = *policy.compiled;
+  MatchEnv env = make_env(p, context);
+  Timeline tl = build_timeline(events, context);
+  std::vector<bool> allowed = allowed_events(p, tl, context, env);
+  std::vector<RawFinding> found = rule_findings(p, tl, allowed, context, env);
+  std::vector<RawFinding> derived = run_checks({p, context, tl, allowed, found, env});
+  found.insert(found.end(), derived.begin(), derived.end());
+
+  Verdict v;
+  int top = 0;
+  for (const auto& f : found) top = std::max(top, severity_rank(f.finding.severity));
+  v.verdict = top >= severity_rank("malicious") ? "malicious" : top >= severity_rank("suspicious") ? "suspicious" : "benign";
+  for (const auto& f : found) {
+    auto it = p.score.find(f.finding.severity);
+    if (it != p.score.end()) v.score = std::max(v.score, it->second);
+  }
+  std::vector<RawFinding> kept = collate(std::move(found));
+  v.summary = summarize(kept, v.verdict);
+  for (auto& f : kept) v.findings.push_back(std::move(f.finding));
+  return v;
+}
+
+}  // namespace modelvet::policy

@@ -1,0 +1,15 @@
+#pragma once
+// The fields each event kind carries (verifier/event.h, the tracer's decoder, the harness and
+// the fake network), plus the ones the engine derives. Lint uses it to catch misspelt fields.
+#include <string>
+#include <vector>
+
+namespace modelvet::policy {
+
+bool is_known_kind(const std::string& kind);
+// True when some event of one of these kinds (from one of these sources, if any are given)
+// has the field.
+bool field_known_for(const std::string& field, const std::vector<std::string>& sources,
+                     const std::vector<std::string>& kinds);
+
+}  // namespace modelvet::policy
