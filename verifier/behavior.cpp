@@ -52,21 +52,21 @@ nlohmann::json summarize_behavior(const Events& events, const BehaviorContext& c
       if (processes.size() < 100)
         processes.push_back({{"pid", e.pid}, {"ppid", d.value("ppid", 0)}, {"argv", d.value("argv", nlohmann::json::array())}});
     } else if (e.source == kSourceKernel && (e.kind == "connect" || e.kind == "sendto")) {
-      std::string family = d.value("family", "");
+      std::string family = str_field(d, "family");
       if (family != "inet" && family != "inet6") continue;
       nlohmann::json conn = {{"proto", d.value("proto", e.kind == "sendto" ? "udp" : "tcp")},
-                             {"dst", d.value("addr", "")}, {"port", d.value("port", 0)}};
+                             {"dst", str_field(d, "addr")}, {"port", d.value("port", 0)}};
       if (conn["proto"] == "tcp" && next_tcp < fake_tcp.size()) {
         const Event* seen = fake_tcp[next_tcp++];
         conn["sent_bytes"] = seen->data.value("sent_bytes", 0);
-        conn["sent_preview"] = seen->data.value("sent_preview", "");
+        conn["sent_preview"] = str_field(seen->data, "sent_preview");
       }
       if (network.size() < 100) network.push_back(conn);
     } else if (e.source == kSourceNet && e.kind == "dns") {
-      nlohmann::json q = {{"name", d.value("name", "")}, {"type", d.value("type", "")}};
+      nlohmann::json q = {{"name", str_field(d, "name")}, {"type", str_field(d, "type")}};
       if (std::find(dns.begin(), dns.end(), q) == dns.end() && dns.size() < 100) dns.push_back(q);
     } else if (e.source == kSourceKernel && e.kind == "open") {
-      std::string path = d.value("resolved", d.value("path", ""));
+      std::string path = d.value("resolved", str_field(d, "path"));
       if (ctx.decoy_files.count(path)) add_unique(decoys, tilde_path(path, ctx.home));
       if (opens_for_write(d)) {
         if (path.rfind("/dev/", 0) != 0) add_unique(written, tilde_path(path, ctx.home));
@@ -74,7 +74,7 @@ nlohmann::json summarize_behavior(const Events& events, const BehaviorContext& c
         add_unique(read, tilde_path(path, ctx.home));
       }
     } else if (e.source == kSourceKernel && (e.kind == "unlink" || e.kind == "rename")) {
-      add_unique(deleted, tilde_path(d.value("path", ""), ctx.home));
+      add_unique(deleted, tilde_path(str_field(d, "path"), ctx.home));
     }
   }
   return {{"processes", processes},

@@ -9,7 +9,7 @@ namespace {
 
 const Event* find_python(const Events& events, const std::string& kind, const std::string& name = "") {
   for (const Event& e : events)
-    if (e.source == kSourcePython && e.kind == kind && (name.empty() || e.data.value("name", "") == name)) return &e;
+    if (e.source == kSourcePython && e.kind == kind && (name.empty() || str_field(e.data, "name") == name)) return &e;
   return nullptr;
 }
 
@@ -17,10 +17,13 @@ policy::Context context_from(const nlohmann::json& c) {
   policy::Context ctx;
   ctx.harness_pid = c.value("harness_pid", 0);
   ctx.home = c.value("home", ctx.home);
-  ctx.model_path = c.value("model_path", "");
-  for (auto& [where, value] : c.value("decoy_secrets", nlohmann::json::object()).items())
-    ctx.decoy_secrets[where] = value.get<std::string>();
-  for (const auto& f : c.value("decoy_files", nlohmann::json::array())) ctx.decoy_files.push_back(f.get<std::string>());
+  ctx.model_path = str_field(c, "model_path");
+  const nlohmann::json secrets = c.value("decoy_secrets", nlohmann::json::object());
+  for (const auto& [where, value] : secrets.items())
+    if (value.is_string()) ctx.decoy_secrets[where] = value.get<std::string>();
+  const nlohmann::json files = c.value("decoy_files", nlohmann::json::array());
+  for (const auto& f : files)
+    if (f.is_string()) ctx.decoy_files.push_back(f.get<std::string>());
   ctx.dropped = c.value("dropped", uint64_t{0});
   ctx.timed_out = c.value("timed_out", false);
   return ctx;
@@ -41,8 +44,8 @@ nlohmann::json calls_of(const Events& events) {
   nlohmann::json calls = nlohmann::json::array();
   for (const Event& e : events)
     if (e.source == kSourcePython && e.kind == "call" && calls.size() < 200)
-      calls.push_back({{"callable", e.data.value("callable", "")}, {"args", e.data.value("args", "")},
-                       {"origin", e.data.value("origin", "")}});
+      calls.push_back({{"callable", str_field(e.data, "callable")}, {"args", str_field(e.data, "args")},
+                       {"origin", str_field(e.data, "origin")}});
   return calls;
 }
 
@@ -64,7 +67,7 @@ nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
   const nlohmann::json& h = trace.header;
   const nlohmann::json sample = h.value("sample", nlohmann::json::object());
   const nlohmann::json run = h.value("run", nlohmann::json::object());
-  if (!run.value("ran", false)) return error_result(sample, "sandbox: " + run.value("error", "the jail did not start"));
+  if (!run.value("ran", false)) return error_result(sample, "sandbox: " + str_field(run, "error", "the jail did not start"));
 
   const nlohmann::json context = h.value("context", nlohmann::json::object());
   policy::Context ctx = context_from(context);
@@ -93,13 +96,13 @@ nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
 
   nlohmann::json load_json = {{"status", "unknown"}};
   if (load) {
-    load_json = {{"status", load->data.value("status", "unknown")}, {"exception", load->data.value("exception", "")},
-                 {"type", load->data.value("type", "")}};
+    load_json = {{"status", str_field(load->data, "status", "unknown")}, {"exception", str_field(load->data, "exception")},
+                 {"type", str_field(load->data, "type")}};
     if (load->data.contains("loader")) r["loader"] = load->data["loader"];
   }
   nlohmann::json stubs = nlohmann::json::array();
   for (const Event& e : trace.events)
-    if (e.source == kSourcePython && e.kind == "stub") stubs.push_back(e.data.value("module", "") + "." + e.data.value("name", ""));
+    if (e.source == kSourcePython && e.kind == "stub") stubs.push_back(str_field(e.data, "module") + "." + str_field(e.data, "name"));
   if (!stubs.empty()) load_json["stubbed"] = stubs;
   r["load"] = load_json;
   r["tracer"] = h.value("tracer", nlohmann::json::object());
@@ -111,20 +114,20 @@ nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
 
   // What the policy cannot see from events alone: a run that proved nothing.
   if (v.verdict == "benign") {
-    const std::string status = load_json.value("status", "unknown");
-    const std::string exception = load_json.value("exception", "");
+    const std::string status = str_field(load_json, "status", "unknown");
+    const std::string exception = str_field(load_json, "exception");
     if (run.value("timed_out", false)) {
       r["verdict"] = "suspicious";
       r["score"] = std::max(v.score, 50);
       r["summary"] = fmt::format("timed out after {} ms before the load finished", run.value("timeout_ms", 0));
     } else if (!load) {
       std::string why = run.value("harness_exit", -1) == 0 ? "the harness ended without reporting a load"
-                                                            : fmt::format("the harness died ({})", run.value("harness_end", "unknown"));
+                                                            : fmt::format("the harness died ({})", str_field(run, "harness_end", "unknown"));
       r["verdict"] = "error";
       r["error"] = why;
       r["summary"] = why;
     } else if (status == "raised" && broken_file(h, exception)) {
-      std::string why = fmt::format("unreadable {} file: {}", sample.value("format", "model"), exception);
+      std::string why = fmt::format("unreadable {} file: {}", str_field(sample, "format", "model"), exception);
       r["verdict"] = "error";
       r["error"] = why;
       r["summary"] = why;

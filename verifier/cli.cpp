@@ -1,3 +1,4 @@
+#include "verifier/event.h"
 #include "verifier/cli.h"
 
 #include <unistd.h>
@@ -120,7 +121,7 @@ int run_scan(const std::vector<std::string>& paths, const VerifyFlags& f) {
     VerifyOptions opt = base;
     opt.display_path = files[i].display;
     results[i] = verifier.verify(files[i].path, opt, slot);
-    if (f.verbose) fmt::print(stderr, "[{}/{}] {}: {}\n", ++done, files.size(), files[i].display, results[i].value("verdict", "?"));
+    if (f.verbose) fmt::print(stderr, "[{}/{}] {}: {}\n", ++done, files.size(), files[i].display, str_field(results[i], "verdict", "?"));
   });
 
   std::string format = f.format.empty() ? (stdout_is_tty() && f.output.empty() ? "text" : "json") : f.format;
@@ -212,8 +213,8 @@ int run_batch(const std::vector<std::string>& inputs, const VerifyFlags& f, cons
     std::lock_guard<std::mutex> lock(mu);
     // One whole line per write, flushed: a kill never leaves a line the next --resume can't read.
     out << r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n" << std::flush;
-    counts[r.value("verdict", "error")]++;
-    results.push_back({{"verdict", r.value("verdict", "error")}});
+    counts[str_field(r, "verdict", "error")]++;
+    results.push_back({{"verdict", str_field(r, "verdict", "error")}});
     if (progress) {
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       double rate = results.size() / std::max(secs, 1e-3);
@@ -317,6 +318,8 @@ int main(int argc, char** argv) {
   harness_cmd->add_option("--format", harness_opts.format);
   harness_cmd->add_option("--event-fd", harness_opts.event_fd);
   harness_cmd->add_option("--grace-ms", harness_opts.grace_ms);
+  bool no_exercise = false;
+  harness_cmd->add_flag("--no-exercise", no_exercise);
 
   try {
     app.parse(argc, argv);
@@ -331,7 +334,10 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  if (*harness_cmd) return run_harness(harness_opts);
+  if (*harness_cmd) {
+    harness_opts.exercise = !no_exercise;
+    return run_harness(harness_opts);
+  }
   if (*scan) return run_scan(scan_paths, scan_flags);
   if (*batch) return run_batch(batch_inputs, batch_flags, batch_extra);
   if (*replay) return run_replay(replay_trace, replay_policy, replay_format, replay_output, replay_show);

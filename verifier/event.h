@@ -46,4 +46,13 @@ inline Event event_from_json(const nlohmann::json& j) {
   return e;
 }
 
+// Reads a string field that may be absent, null, or (from a hostile or older source) not a
+// string at all; nlohmann's value() throws on a present-but-null key.
+inline std::string str_field(const nlohmann::json& j, const char* key, const std::string& fallback = "") {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
 }  // namespace modelvet

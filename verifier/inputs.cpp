@@ -8,6 +8,7 @@
 
 #include <fmt/core.h>
 
+#include "verifier/event.h"
 #include "verifier/file_info.h"
 
 namespace modelvet {
@@ -51,16 +52,16 @@ void expand_json_report(const nlohmann::json& doc, const fs::path& base, std::ve
     for (const auto& e : doc) {
       if (!e.is_object() || !e.contains("path")) continue;
       auto status = e.value("securityFileStatus", nlohmann::json::object());
-      std::string s = status.is_object() ? status.value("status", "") : "";
+      std::string s = status.is_object() ? str_field(status, "status") : "";
       if (s == "unsafe" || s == "suspicious") add(e["path"].get<std::string>(), status);
     }
     return;
   }
   if (doc.contains("issues") && doc["issues"].is_array()) {  // modelscan: {"issues":[{"source":…}]}
     for (const auto& i : doc["issues"]) {
-      std::string src = i.value("source", "");
-      if (src.empty() && i.contains("details")) src = i["details"].value("source", "");
-      if (!src.empty()) add(src.substr(0, src.find(':')), {{"scanner", "modelscan"}, {"severity", i.value("severity", "")}});
+      std::string src = str_field(i, "source");
+      if (src.empty() && i.contains("details")) src = str_field(i["details"], "source");
+      if (!src.empty()) add(src.substr(0, src.find(':')), nlohmann::json{{"scanner", "modelscan"}, {"severity", str_field(i, "severity")}});
     }
     return;
   }

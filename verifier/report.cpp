@@ -1,3 +1,4 @@
+#include "verifier/event.h"
 #include "verifier/report.h"
 
 #include <fmt/core.h>
@@ -9,15 +10,15 @@ namespace {
 
 std::string evidence_line(const nlohmann::json& r) {
   const auto& findings = r.value("findings", nlohmann::json::array());
-  if (!findings.empty()) return findings[0].value("evidence", "");
-  if (r.value("verdict", "") == "error") return r.value("summary", "");
+  if (!findings.empty()) return str_field(findings[0], "evidence");
+  if (str_field(r, "verdict") == "error") return str_field(r, "summary");
   const auto& calls = r.value("calls", nlohmann::json::array());
   if (!calls.empty()) {
     std::string list;
-    for (size_t i = 0; i < calls.size() && i < 3; ++i) list += (i ? ", " : "") + calls[i].value("callable", "");
+    for (size_t i = 0; i < calls.size() && i < 3; ++i) list += (i ? ", " : "") + str_field(calls[i], "callable");
     return "ran only " + list + (calls.size() > 3 ? ", …" : "") + " with no effect outside the load";
   }
-  return r.value("summary", "");
+  return str_field(r, "summary");
 }
 
 std::string colored(const std::string& verdict, bool color) {
@@ -36,7 +37,7 @@ std::string shorten(const std::string& s, size_t n) {
 nlohmann::json make_document(const ReportMeta& meta, const std::vector<nlohmann::json>& results) {
   nlohmann::json summary = {{"files", results.size()}, {"malicious", 0}, {"suspicious", 0}, {"benign", 0}, {"error", 0}};
   for (const auto& r : results) {
-    std::string v = r.value("verdict", "error");
+    std::string v = str_field(r, "verdict", "error");
     summary[v] = summary.value(v, 0) + 1;
   }
   return {{"tool", {{"name", "modelvet"}, {"version", MODELVET_VERSION}}},
@@ -49,7 +50,7 @@ nlohmann::json make_document(const ReportMeta& meta, const std::vector<nlohmann:
 int exit_code_for(const std::vector<nlohmann::json>& results) {
   bool bad = false, error = false;
   for (const auto& r : results) {
-    std::string v = r.value("verdict", "error");
+    std::string v = str_field(r, "verdict", "error");
     bad |= v == "malicious" || v == "suspicious";
     error |= v == "error";
   }
@@ -59,12 +60,12 @@ int exit_code_for(const std::vector<nlohmann::json>& results) {
 std::string render_text(const nlohmann::json& doc, bool color) {
   std::string out;
   size_t width = 20;
-  for (const auto& r : doc["results"]) width = std::max(width, std::min<size_t>(r.value("path", "").size(), 48));
+  for (const auto& r : doc["results"]) width = std::max(width, std::min<size_t>(str_field(r, "path").size(), 48));
   out += fmt::format("{:<{}}  {:<10}  {:<22}  {}\n", "FILE", width, "VERDICT", "FORMAT/LOADER", "EVIDENCE");
   for (const auto& r : doc["results"]) {
-    std::string fl = r.value("format", "?") + "/" + (r.contains("loader") && r["loader"].is_string() ? r["loader"].get<std::string>() : "-");
-    out += fmt::format("{:<{}}  {}  {:<22}  {}\n", shorten(r.value("path", ""), 48), width,
-                       colored(r.value("verdict", "error"), color), shorten(fl, 22), shorten(evidence_line(r), 110));
+    std::string fl = str_field(r, "format", "?") + "/" + (r.contains("loader") && r["loader"].is_string() ? r["loader"].get<std::string>() : "-");
+    out += fmt::format("{:<{}}  {}  {:<22}  {}\n", shorten(str_field(r, "path"), 48), width,
+                       colored(str_field(r, "verdict", "error"), color), shorten(fl, 22), shorten(evidence_line(r), 110));
   }
   const auto& s = doc["summary"];
   out += fmt::format("\n{} files: {} malicious, {} suspicious, {} benign, {} error\n", s.value("files", 0),

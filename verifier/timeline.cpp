@@ -17,30 +17,30 @@ std::string join_argv(const nlohmann::json& argv) {
 std::string describe(const Event& e, const std::string& home) {
   const auto& d = e.data;
   if (e.source == kSourcePython) {
-    if (e.kind == "phase") return fmt::format("── phase {} ──", d.value("name", ""));
-    if (e.kind == "call") return fmt::format("call {}({}) [{}]", d.value("callable", ""), d.value("args", ""), d.value("origin", ""));
-    if (e.kind == "load") return fmt::format("load {} {}", d.value("status", ""), d.value("exception", d.value("type", "")));
-    if (e.kind == "stub") return fmt::format("stubbed missing {}.{}", d.value("module", ""), d.value("name", ""));
+    if (e.kind == "phase") return fmt::format("── phase {} ──", str_field(d, "name"));
+    if (e.kind == "call") return fmt::format("call {}({}) [{}]", str_field(d, "callable"), str_field(d, "args"), str_field(d, "origin"));
+    if (e.kind == "load") return fmt::format("load {} {}", str_field(d, "status"), d.value("exception", str_field(d, "type")));
+    if (e.kind == "stub") return fmt::format("stubbed missing {}.{}", str_field(d, "module"), str_field(d, "name"));
     return "";
   }
   if (e.source == kSourceNet) {
-    if (e.kind == "dns") return fmt::format("dns query {} {}", d.value("type", ""), d.value("name", ""));
+    if (e.kind == "dns") return fmt::format("dns query {} {}", str_field(d, "type"), str_field(d, "name"));
     return fmt::format("{} received {} bytes: {}", e.kind, d.value("sent_bytes", d.value("bytes", 0)),
-                       d.value("sent_preview", d.value("preview", "")));
+                       d.value("sent_preview", str_field(d, "preview")));
   }
   if (e.kind == "exec") return fmt::format("exec {} (ppid {})", join_argv(d.value("argv", nlohmann::json::array())), d.value("ppid", 0));
   if (e.kind == "fork") return fmt::format("fork → pid {}", d.value("child_pid", 0));
   if (e.kind == "exit") return fmt::format("exit code {} signal {}", d.value("code", 0), d.value("signal", 0));
   if (e.kind == "connect" || e.kind == "sendto")
-    return fmt::format("{} {} {}:{}", e.kind, d.value("family", ""), d.value("addr", d.value("path", "")), d.value("port", 0));
+    return fmt::format("{} {} {}:{}", e.kind, str_field(d, "family"), d.value("addr", str_field(d, "path")), d.value("port", 0));
   if (e.kind == "open") {
-    std::string path = d.value("resolved", d.value("path", ""));
+    std::string path = d.value("resolved", str_field(d, "path"));
     if (path.rfind("/usr/", 0) == 0 || path.rfind("/proc/self", 0) == 0 || path.rfind("/sys/", 0) == 0 ||
         path.rfind("/dev/", 0) == 0 || path.rfind("/etc/", 0) == 0)
       return "";
-    return fmt::format("open {} {}", tilde_path(path, home), d.value("flags_str", ""));
+    return fmt::format("open {} {}", tilde_path(path, home), str_field(d, "flags_str"));
   }
-  if (e.kind == "denied" || e.kind == "syscall_attempt") return fmt::format("{} {}", e.kind, d.value("syscall", ""));
+  if (e.kind == "denied" || e.kind == "syscall_attempt") return fmt::format("{} {}", e.kind, str_field(d, "syscall"));
   if (e.kind == "write") return "";
   return fmt::format("{} {}", e.kind, d.dump());
 }
@@ -50,7 +50,7 @@ std::string describe(const Event& e, const std::string& home) {
 std::string render_timeline(const Trace& trace, const nlohmann::json& result) {
   std::string home = trace.header.value("context", nlohmann::json::object()).value("home", "/home/alice");
   uint64_t t0 = trace.events.empty() ? 0 : trace.events.front().t_ns;
-  std::string out = fmt::format("timeline of {} ({} events)\n", result.value("path", ""), trace.events.size());
+  std::string out = fmt::format("timeline of {} ({} events)\n", str_field(result, "path"), trace.events.size());
   size_t shown = 0;
   for (const Event& e : trace.events) {
     std::string line = describe(e, home);

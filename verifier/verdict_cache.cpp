@@ -1,3 +1,4 @@
+#include "verifier/event.h"
 #include "verifier/verdict_cache.h"
 
 #include <sqlite3.h>
@@ -73,15 +74,15 @@ nlohmann::json VerdictCache::lookup(const std::string& file_path, const std::str
 }
 
 void VerdictCache::store(const nlohmann::json& r, const std::string& policy_sha256) {
-  std::string verdict = r.value("verdict", "error");
-  if (verdict == "error" || r.value("sha256", "").empty()) return;
+  std::string verdict = str_field(r, "verdict", "error");
+  if (verdict == "error" || str_field(r, "sha256").empty()) return;
   std::lock_guard<std::mutex> lock(mu_);
   Statement st(db_, "INSERT OR REPLACE INTO verdicts (sha256, policy_sha256, version, verdict, path, result) VALUES (?,?,?,?,?,?)");
-  st.bind(1, r.value("sha256", ""));
+  st.bind(1, str_field(r, "sha256"));
   st.bind(2, policy_sha256);
   st.bind(3, MODELVET_VERSION);
   st.bind(4, verdict);
-  st.bind(5, r.value("path", ""));
+  st.bind(5, str_field(r, "path"));
   st.bind(6, r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   sqlite3_step(st.s);
 }
@@ -93,7 +94,7 @@ std::vector<nlohmann::json> VerdictCache::known_malicious() {
   while (sqlite3_step(st.s) == SQLITE_ROW) {
     nlohmann::json r = nlohmann::json::parse(st.text(4), nullptr, false);
     rows.push_back({{"sha256", st.text(0)}, {"path", st.text(1)}, {"policy_sha256", st.text(2)}, {"version", st.text(3)},
-                    {"summary", r.is_discarded() ? "" : r.value("summary", "")}});
+                    {"summary", r.is_discarded() ? "" : str_field(r, "summary")}});
   }
   return rows;
 }

@@ -9,6 +9,7 @@
 
 #include "prescan/prescan.h"
 #include "sandbox/jail.h"
+#include "sandbox/rootfs.h"
 #include "sandbox/seccomp_filter.h"
 #include "tracer/tracer.h"
 #include "verifier/classify.h"
