@@ -248,9 +248,19 @@ JailOutcome run_jail(const JailConfig& cfg, const AttachFn& attach) {
   fs::path stage = staging.dir();
   try {
     write_etc(stage / "etc", uid);
+    // A private copy: the jail user can read it whatever the host file's mode, and nothing the
+    // sample does can reach the original. SavedModel directories are copied whole.
     fs::create_directories(stage / "model");
-    fs::copy_file(cfg.model_path, stage / "model" / model_name);
-    fs::permissions(stage / "model" / model_name, fs::perms(0444));
+    fs::path copy = stage / "model" / model_name;
+    if (fs::is_directory(cfg.model_path)) {
+      fs::copy(cfg.model_path, copy, fs::copy_options::recursive);
+      for (auto& entry : fs::recursive_directory_iterator(copy))
+        fs::permissions(entry.path(), entry.is_directory() ? fs::perms(0555) : fs::perms(0444));
+      fs::permissions(copy, fs::perms(0555));
+    } else {
+      fs::copy_file(cfg.model_path, copy);
+      fs::permissions(copy, fs::perms(0444));
+    }
   } catch (const std::exception& e) {
     out.error = fmt::format("staging: {}", e.what());
     return out;
@@ -304,12 +314,18 @@ JailOutcome run_jail(const JailConfig& cfg, const AttachFn& attach) {
   };
 
   // 3. Wait for the jail to be built; then prove it has no route out and attach the observers.
+  // The bridge reports the init's pid and the init reports "ready"; the two race, so either
+  // order is fine, and any other line is the failed step.
   std::string status_buf;
-  std::optional<std::string> line = read_status_line(status.r, status_buf, 10000);
-  if (!line || line->rfind("pid ", 0) != 0) return abort_jail("jail setup: " + line.value_or("no answer from the jail"));
-  out.handle.init_pid = std::atoi(line->c_str() + 4);
-  line = read_status_line(status.r, status_buf, 20000);
-  if (!line || *line != "ready") return abort_jail("jail setup: " + line.value_or("no answer from the jail"));
+  std::optional<std::string> line;
+  bool ready = false;
+  while (!ready || out.handle.init_pid == 0) {
+    line = read_status_line(status.r, status_buf, 20000);
+    if (!line) return abort_jail("jail setup: no answer from the jail");
+    if (line->rfind("pid ", 0) == 0) out.handle.init_pid = std::atoi(line->c_str() + 4);
+    else if (*line == "ready") ready = true;
+    else return abort_jail("jail setup: " + *line);
+  }
 
   out.handle.cgroup_fd = cgroup.dir_fd();
   out.handle.cgroup_id = cgroup.id();

@@ -121,7 +121,9 @@ bool enter_rootfs(const RootfsPlan& plan, std::string* error) {
     return false;
   if (!s.copy_tree(plan.staging + "/home", home, plan.uid, plan.gid)) return false;
   const std::string model_dst = root + jail_model_dir() + "/" + plan.model_name;
-  if (!s.touch(model_dst) || !s.bind_readonly(plan.staging + "/model/" + plan.model_name, model_dst)) return false;
+  const std::string model_src = plan.staging + "/model/" + plan.model_name;
+  bool model_is_dir = fs::is_directory(model_src);
+  if (!(model_is_dir ? s.mkdir(model_dst) : s.touch(model_dst)) || !s.bind_readonly(model_src, model_dst)) return false;
 
   // The root itself becomes read-only; /tmp, /dev/shm and home stay writable.
   if (!s.mount("", root, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)) return false;

@@ -22,13 +22,13 @@ namespace {
 const std::string kBinary = std::string(MODELVET_BINARY_DIR) + "/modelvet";
 const std::string kCorpus = std::string(MODELVET_BINARY_DIR) + "/corpus";
 
-struct Run {
+struct CommandRun {
   int exit_code = -1;
   std::string out;
 };
 
-Run run(const std::string& cmd) {
-  Run r;
+CommandRun run(const std::string& cmd) {
+  CommandRun r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
   char buf[65536];
@@ -78,7 +78,11 @@ TEST(EndToEnd, CorpusVerdictsMatchLabels) {
 
   std::string traces = std::string(MODELVET_BINARY_DIR) + "/e2e-traces";
   fs::remove_all(traces);
-  Run r = run(fmt::format("{} scan --format json --jobs 2 --timeout 60 --trace-dir {} {} 2>/dev/null", kBinary, traces, kCorpus));
+  // The samples sit in one folder per label; the manifest beside them is not a model.
+  std::string dirs;
+  for (const char* label : {"malicious", "suspicious", "benign"})
+    if (fs::exists(kCorpus + "/" + label)) dirs += " " + kCorpus + "/" + label;
+  CommandRun r = run(fmt::format("{} scan --format json --jobs 2 --timeout 60 --trace-dir {}{} 2>/dev/null", kBinary, traces, dirs));
   auto doc = nlohmann::json::parse(r.out, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << r.out.substr(0, 2000);
   std::map<std::string, nlohmann::json> by_file;
@@ -114,7 +118,7 @@ TEST(EndToEnd, CorpusVerdictsMatchLabels) {
   for (const auto& res : doc["results"]) scan_verdict[res.value("sha256", "")] = res.value("verdict", "");
   int replayed = 0;
   for (auto& entry : fs::directory_iterator(traces)) {
-    Run rr = run(fmt::format("{} replay --format json {}", kBinary, entry.path().string()));
+    CommandRun rr = run(fmt::format("{} replay --format json {}", kBinary, entry.path().string()));
     auto rdoc = nlohmann::json::parse(rr.out, nullptr, false);
     ASSERT_FALSE(rdoc.is_discarded()) << entry.path();
     const auto& res = rdoc["results"][0];
@@ -144,7 +148,7 @@ nlohmann::json scan_one(const std::string& name, const std::string& bytes, int* 
   fs::create_directories(dir);
   std::string path = dir + "/" + name;
   std::ofstream(path, std::ios::binary) << bytes;
-  Run r = run(fmt::format("{} scan --format json {} 2>/dev/null", kBinary, path));
+  CommandRun r = run(fmt::format("{} scan --format json {} 2>/dev/null", kBinary, path));
   *exit_code = r.exit_code;
   auto doc = nlohmann::json::parse(r.out, nullptr, false);
   if (doc.is_discarded() || doc["results"].empty()) return nullptr;
@@ -157,7 +161,7 @@ nlohmann::json scan_one(const std::string& name, const std::string& bytes, int* 
 TEST(EndToEnd, PosixSystemIsMaliciousWithTheExecAsEvidence) {
   assert_jail_is_isolated();
   const std::string cmd = "echo pwned > /tmp/mv_marker_e2e";
-  const std::string pickle = "\x80\x02cposix\nsystem\nX" + le32(cmd.size()) + cmd + "\x85R.";
+  const std::string pickle = std::string("\x80\x02") + "cposix\nsystem\nX" + le32(cmd.size()) + cmd + "\x85R.";
   int code = -1;
   auto r = scan_one("posix_system.pkl", pickle, &code);
   ASSERT_FALSE(r.is_null());

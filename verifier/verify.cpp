@@ -74,6 +74,8 @@ nlohmann::json Verifier::verify(const std::string& path, const VerifyOptions& op
   prescan::Report report = prescan::prescan_file(path);
   sample["format"] = report.sniff.format;
   std::string loader = opt.loader == "auto" ? report.sniff.loader : opt.loader;
+  // A victim unpacks a 7z-wrapped checkpoint before loading it: the harness's 7z loader does both.
+  if (opt.loader == "auto" && report.sniff.format == "7z" && !loader.empty()) loader = "7z";
   sample["loader"] = loader;
   if (loader.empty())
     return error_result(sample, fmt::format("unsupported format '{}': no loader would open it", report.sniff.format));
