@@ -328,6 +328,8 @@ JailOutcome run_jail(const JailConfig& cfg, const AttachFn& attach) {
   }
 
   out.handle.cgroup_fd = cgroup.dir_fd();
+  out.handle.cgroup_path = cgroup.path();
+  out.handle.staging_dir = staging.dir();
   out.handle.cgroup_id = cgroup.id();
   out.handle.netns_fd = open(fmt::format("/proc/{}/ns/net", out.handle.init_pid).c_str(), O_RDONLY | O_CLOEXEC);
   if (out.handle.netns_fd < 0) return abort_jail("open jail netns");

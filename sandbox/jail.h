@@ -37,6 +37,8 @@ struct JailHandle {
   uint16_t tcp_port = 0;       // the fake network's catch-all ports inside the netns
   uint16_t udp_port = 0;
   NetnsView netns;
+  std::string cgroup_path;     // removed again at teardown
+  std::string staging_dir;     // host dir the jail was built from, removed at teardown
 };
 using AttachFn = std::function<bool(const JailHandle&, std::string* error)>;
 

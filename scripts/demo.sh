@@ -14,7 +14,7 @@ echo "modelvet $(build/modelvet --version | awk '{print $2}') — verifying the 
 echo
 # Exit code 1 is expected: the demo corpus holds malicious files.
 set +e
-build/modelvet scan --format text --trace-dir build/demo-traces build/demo-corpus
+build/modelvet scan --format text --trace-dir build/demo-traces build/demo-corpus/malicious build/demo-corpus/benign
 rc=$?
 set -e
 echo

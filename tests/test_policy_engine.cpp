@@ -428,3 +428,25 @@ TEST(PolicyEngine, ForgedEventsOfAnyShapeNeverThrow) {
 
 }  // namespace
 }  // namespace modelvet::policy
+
+namespace modelvet::policy {
+namespace {
+
+// numpy parses .npy headers with ast.literal_eval and namedtuple builds classes with eval: a
+// compile whose Python caller is library code is not the sample's dynamic code; one called
+// straight from the unpickler is.
+TEST(PolicyEngine, LibraryCompilesAreNotDynamicCodeButUnpicklerOnesAre) {
+  Trace lib;
+  lib.python("audit", {{"event", "compile"}, {"args", "(b\"{'descr': '|O'}\", '<unknown>')"},
+                       {"caller", "/usr/lib/python3.11/ast.py:50 in parse"}})
+      .load_ok();
+  EXPECT_EQ(run(lib).verdict, "benign") << rules_of(run(lib));
+  Trace payload;
+  payload.python("audit", {{"event", "exec"}, {"args", "('x = 1', '<string>')"},
+                           {"caller", "/usr/lib/python3.11/pickle.py:1718 in load_reduce"}})
+      .load_ok();
+  expect_verdict(run(payload), "suspicious", "code.dynamic", "suspicious", "T1027");
+}
+
+}  // namespace
+}  // namespace modelvet::policy

@@ -287,11 +287,11 @@ TEST(Containment, DecoyHomeHasUniqueSecrets) {
 }
 
 TEST(Containment, NothingLeftBehind) {
-  auto p = run_probe("print('{\"ok\": true}')");
+  auto p = run_probe("import os\nif os.fork() == 0:\n    os.setsid()\n    os.execv('/bin/sleep', ['/bin/sleep', '30'])\nprint('{\"ok\": true}')");
   EXPECT_TRUE(p.outcome.clean_teardown);
-  std::string cg = modelvet::sandbox::find_cgroup2_mount() + "/modelvet";
-  for (auto& entry : fs::directory_iterator(cg))
-    if (entry.is_directory()) ADD_FAILURE() << "leftover cgroup " << entry.path();
-  for (auto& entry : fs::directory_iterator("/tmp"))
-    if (entry.path().filename().string().rfind("modelvet-jail-", 0) == 0) ADD_FAILURE() << "leftover staging " << entry.path();
+  ASSERT_FALSE(p.outcome.handle.cgroup_path.empty());
+  EXPECT_FALSE(fs::exists(p.outcome.handle.cgroup_path)) << "leftover cgroup";
+  ASSERT_FALSE(p.outcome.handle.staging_dir.empty());
+  EXPECT_FALSE(fs::exists(p.outcome.handle.staging_dir)) << "leftover staging dir";
+  EXPECT_NE(kill(p.outcome.handle.init_pid, 0), 0) << "the jail's init survived";
 }

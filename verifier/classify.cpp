@@ -49,6 +49,22 @@ nlohmann::json calls_of(const Events& events) {
   return calls;
 }
 
+// Marks each statically flagged global with whether the detonation really called it, so the
+// analyst sees "flagged: builtins.getattr" next to what happened.
+nlohmann::json with_coverage(nlohmann::json stat, const nlohmann::json& calls) {
+  if (!stat.contains("flagged") || !stat["flagged"].is_array()) return stat;
+  size_t reached = 0;
+  for (auto& f : stat["flagged"]) {
+    std::string global = str_field(f, "global");
+    bool hit = false;
+    for (const auto& c : calls) hit |= str_field(c, "callable") == global;
+    f["reached"] = hit;
+    reached += hit;
+  }
+  stat["coverage"] = fmt::format("{} of {} flagged globals called during the detonation", reached, stat["flagged"].size());
+  return stat;
+}
+
 }  // namespace
 
 nlohmann::json error_result(const nlohmann::json& sample, const std::string& reason) {
@@ -109,7 +125,7 @@ nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
   r["timing_ms"] = run.value("timing_ms", nlohmann::json::object());
   if (load_phase && load) r["timing_ms"]["load"] = (load->t_ns - load_phase->t_ns) / 1000000;
   r["limits_hit"] = run.value("limits_hit", nlohmann::json::array());
-  if (h.contains("static")) r["static"] = h["static"];
+  if (h.contains("static")) r["static"] = with_coverage(h["static"], r["calls"]);
   r["error"] = nullptr;
 
   // What the policy cannot see from events alone: a run that proved nothing.

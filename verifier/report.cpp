@@ -12,6 +12,11 @@ std::string evidence_line(const nlohmann::json& r) {
   const auto& findings = r.value("findings", nlohmann::json::array());
   if (!findings.empty()) return str_field(findings[0], "evidence");
   if (str_field(r, "verdict") == "error") return str_field(r, "summary");
+  std::string flagged;
+  for (const auto& f : r.value("static", nlohmann::json::object()).value("flagged", nlohmann::json::array()))
+    if (str_field(f, "severity") == "dangerous" && flagged.size() < 80)
+      flagged += (flagged.empty() ? "" : ", ") + str_field(f, "global");
+  if (!flagged.empty()) return "flagged statically: " + flagged + "; ran with no effect outside the load";
   const auto& calls = r.value("calls", nlohmann::json::array());
   if (!calls.empty()) {
     std::string list;

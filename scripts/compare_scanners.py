@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Side-by-side: what static scanners would say of the regression corpus vs modelvet's verdicts.
+
+Usage: compare_scanners.py CORPUS_DIR SCAN_JSON
+  CORPUS_DIR  holds manifest.jsonl (labels); SCAN_JSON is `modelvet scan --format json` over it.
+
+The static columns apply picklescan's and modelscan's published unsafe-globals lists (encoded as
+data in prescan/scanner_lists.json) to modelvet's own static parse of each file. That is an upper
+bound on what those tools report: the real tools also stop at zips with bad CRCs, 7z archives
+and broken streams that modelvet's lenient parser walks through.
+"""
+import json
+import os
+import sys
+
+
+def flagged_by(result, scanner):
+    for f in result.get("static", {}).get("flagged", []):
+        if f.get("by_scanner", {}).get(scanner) == "dangerous":
+            return True
+    return False
+
+
+def main():
+    corpus, scan = sys.argv[1], sys.argv[2]
+    labels = {}
+    with open(os.path.join(corpus, "manifest.jsonl")) as f:
+        for line in f:
+            row = json.loads(line)
+            labels[os.path.normpath(os.path.join(corpus, row["file"]))] = row["label"]
+    results = json.load(open(scan))["results"]
+    tools = ["picklescan", "modelscan", "modelvet"]
+    table = {label: {t: 0 for t in tools} | {"n": 0} for label in ("malicious", "suspicious", "benign")}
+    for r in results:
+        label = labels.get(os.path.normpath(r["path"]))
+        if label is None:
+            continue
+        row = table[label]
+        row["n"] += 1
+        row["picklescan"] += flagged_by(r, "picklescan")
+        row["modelscan"] += flagged_by(r, "modelscan")
+        row["modelvet"] += r["verdict"] in ("malicious", "suspicious")
+    print("| label (files) | flagged by picklescan | flagged by modelscan | modelvet malicious/suspicious |")
+    print("|---|---|---|---|")
+    for label, row in table.items():
+        print(f"| {label} ({row['n']}) | {row['picklescan']} | {row['modelscan']} | {row['modelvet']} |")
+
+
+if __name__ == "__main__":
+    main()
