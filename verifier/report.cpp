@@ -9,7 +9,13 @@ namespace modelvet {
 namespace {
 
 std::string evidence_line(const nlohmann::json& r) {
+  // The kernel's and the fake network's observations are ground truth; Python-level hints and
+  // whole-run checks come after them.
   const auto& findings = r.value("findings", nlohmann::json::array());
+  for (const char* severity : {"malicious", "suspicious"})
+    for (const char* source : {"kernel", "net", "python", "run"})
+      for (const auto& f : findings)
+        if (str_field(f, "severity") == severity && str_field(f, "source") == source) return str_field(f, "evidence");
   if (!findings.empty()) return str_field(findings[0], "evidence");
   if (str_field(r, "verdict") == "error") return str_field(r, "summary");
   std::string flagged;
