@@ -8,6 +8,7 @@
 #include "policies/compiler.h"
 #include "policies/evidence.h"
 #include "policies/policy.h"
+#include "verifier/event.h"
 #include "policies/timeline.h"
 
 namespace modelvet::policy {
@@ -106,7 +107,14 @@ std::string summarize(const std::vector<RawFinding>& findings, const std::string
   if (verdict == "benign") return "nothing outside the benign profile ran";
   std::vector<std::string> phrases, phases;
   size_t more = 0;
-  for (const auto& f : findings) {
+  // What the kernel, the fake network and the whole-run checks saw leads; the harness's
+  // Python-level hints follow.
+  std::vector<const RawFinding*> ordered;
+  for (bool python : {false, true})
+    for (const auto& f : findings)
+      if ((str_field(f.finding.event, "source") == "python") == python) ordered.push_back(&f);
+  for (const RawFinding* fp : ordered) {
+    const RawFinding& f = *fp;
     if (f.finding.severity != verdict) continue;
     if (std::find(phrases.begin(), phrases.end(), f.summary) != phrases.end()) continue;
     if (phrases.size() == 3) {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 
 #include <fmt/core.h>
 
@@ -51,6 +52,29 @@ nlohmann::json sandbox_settings(const sandbox::Limits& l) {
           {"limits", {{"address_space", l.address_space}, {"memory", l.memory}, {"cpu_seconds", l.cpu_seconds},
                       {"processes", l.processes}, {"open_files", l.open_files}, {"file_size", l.file_size},
                       {"scratch_bytes", l.scratch_bytes}}}};
+}
+
+// The fake network sees steered traffic arrive on its own ports; the cgroup hook saw where it
+// was meant to go. Both keep connection order per protocol, so the n-th TCP session the fake
+// network accepted is the n-th steered TCP connect (likewise UDP). The intended destination is
+// written onto the network event (its listener port kept as local_port).
+void attribute_destinations(Events& events) {
+  std::map<std::string, std::vector<const Event*>> steered;  // proto → net_redirect events in order
+  for (const Event& e : events)
+    if (e.source == kSourceKernel && e.kind == "net_redirect" && e.data.value("redirected", false))
+      steered[str_field(e.data, "proto")].push_back(&e);
+  std::map<std::string, size_t> next;
+  for (Event& e : events) {
+    if (e.source != kSourceNet) continue;
+    std::string proto = (e.kind == "udp" || e.kind == "dns") ? "udp" : "tcp";
+    auto& list = steered[proto];
+    size_t& i = next[proto];
+    if (i >= list.size()) continue;
+    const Event* r = list[i++];
+    if (e.data.contains("port")) e.data["local_port"] = e.data["port"];
+    e.data["dst"] = str_field(r->data, "orig_addr");
+    e.data["port"] = r->data.value("orig_port", 0);
+  }
 }
 
 }  // namespace
@@ -115,6 +139,7 @@ nlohmann::json Verifier::verify(const std::string& path, const VerifyOptions& op
     trace.events.push_back(std::move(e));
   }
   sort_events(trace.events);
+  attribute_destinations(trace.events);
   // The jail's init forks the harness, whose exec is the first one in the jail: that is the
   // harness starting, not the sample.
   int harness_pid = 0;
