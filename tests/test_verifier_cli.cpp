@@ -1,0 +1,169 @@
+// The CLI contract of SPEC.md, through the real binary: help, version, usage errors, doctor,
+// policy lint, formats, and batch (JSON Lines, resume after a torn line, shards, verdict cache).
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "sandbox/jail.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kBinary = std::string(MODELVET_BINARY_DIR) + "/modelvet";
+
+struct CommandRun {
+  int exit_code = -1;
+  std::string out;
+};
+
+CommandRun run(const std::string& args) {
+  CommandRun r;
+  FILE* p = popen((kBinary + " " + args + " 2>/dev/null").c_str(), "r");
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::vector<nlohmann::json> jsonl(const std::string& path) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+// Benign pickles (a dict of floats with a tag) for batch runs; nothing malicious here.
+fs::path benign_dir(int count) {
+  fs::path dir = fs::path(MODELVET_BINARY_DIR) / "cli-test-models";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (int i = 0; i < count; ++i) {
+    std::string tag = "m" + std::to_string(i);
+    std::string pickle = std::string("\x80\x02}X\x03\x00\x00\x00", 8) + tag + "K" + std::string(1, char(i)) + "s.";
+    std::ofstream(dir / (tag + ".pkl"), std::ios::binary) << pickle;
+  }
+  return dir;
+}
+
+void assert_jail_is_isolated() {
+  modelvet::sandbox::JailConfig cfg;
+  cfg.model_path = kBinary;
+  cfg.exe_path = "/bin/true";
+  bool isolated = false;
+  auto out = modelvet::sandbox::run_jail(cfg, [&](const modelvet::sandbox::JailHandle& h, std::string*) {
+    return isolated = h.netns.isolated();
+  });
+  ASSERT_TRUE(out.ran && isolated) << "jail network not isolated: refusing to detonate";
+}
+
+}  // namespace
+
+TEST(Cli, VersionAndHelpForEverySubcommand) {
+  auto v = run("--version");
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.out.find("modelvet 0.1.0"), std::string::npos);
+  for (const char* cmd : {"scan", "batch", "replay", "doctor", "policy", "policy lint", "db export"}) {
+    auto h = run(std::string(cmd) + " --help");
+    EXPECT_EQ(h.exit_code, 0) << cmd;
+    EXPECT_NE(h.out.find("Usage"), std::string::npos) << cmd;
+  }
+}
+
+TEST(Cli, UsageErrorsExitWithTwo) {
+  EXPECT_EQ(run("").exit_code, 2);
+  EXPECT_EQ(run("scan").exit_code, 2);
+  EXPECT_EQ(run("scan --format pdf x").exit_code, 2);
+  EXPECT_EQ(run("scan --loader nonsense x").exit_code, 2);
+  EXPECT_EQ(run("frobnicate").exit_code, 2);
+  EXPECT_EQ(run("batch --shard 5/2 /tmp").exit_code, 2);
+}
+
+TEST(Cli, DoctorReportsTheHooksAndTheMode) {
+  auto d = run("doctor --format json");
+  auto j = nlohmann::json::parse(d.out);
+  EXPECT_EQ(d.exit_code, 0) << d.out;
+  EXPECT_TRUE(j["ready"].get<bool>());
+  EXPECT_TRUE(j["checks"]["namespaces"]["ok"].get<bool>());
+  EXPECT_FALSE(j["tracer"]["active_hooks"].empty());
+  EXPECT_NE(j["mode"].get<std::string>().find("ebpf"), std::string::npos);
+}
+
+TEST(Cli, PolicyLintAcceptsTheDefaultAndReportsErrorsWithLocations) {
+  auto ok = run(std::string("policy lint ") + MODELVET_SOURCE_DIR + "/policies/default.json");
+  EXPECT_EQ(ok.exit_code, 0) << ok.out;
+  fs::path bad = fs::path(MODELVET_BINARY_DIR) / "bad-policy.json";
+  std::ofstream(bad) << R"({"name": "x", "rules": [{"id": "a.b", "severity": "deadly", "match": {"kind": "exec"}}]})";
+  auto b = run("policy lint " + bad.string());
+  EXPECT_EQ(b.exit_code, 2);
+  EXPECT_NE(b.out.find("/rules/0/severity"), std::string::npos) << b.out;
+}
+
+TEST(Cli, ScanReportsInEveryFormat) {
+  assert_jail_is_isolated();
+  fs::path dir = benign_dir(1);
+  std::string file = (dir / "m0.pkl").string();
+  auto json = run("scan --format json " + file);
+  EXPECT_EQ(json.exit_code, 0) << json.out;
+  EXPECT_EQ(nlohmann::json::parse(json.out)["results"][0]["verdict"], "benign");
+  auto sarif = run("scan --format sarif " + file);
+  EXPECT_EQ(nlohmann::json::parse(sarif.out)["version"], "2.1.0");
+  auto html = run("scan --format html " + file);
+  EXPECT_NE(html.out.find("<html"), std::string::npos);
+  auto text = run("scan --format text " + file);
+  EXPECT_NE(text.out.find("benign"), std::string::npos);
+}
+
+TEST(Cli, BatchWritesJsonLinesResumesShardsAndCaches) {
+  assert_jail_is_isolated();
+  fs::path dir = benign_dir(4);
+  fs::path out = fs::path(MODELVET_BINARY_DIR) / "cli-batch.jsonl";
+  fs::path db = fs::path(MODELVET_BINARY_DIR) / "cli-batch.db";
+  fs::remove(out), fs::remove(db);
+
+  // Shards 1/2 and 2/2 together are the whole set, with no overlap.
+  auto s1 = run("batch --quiet --shard 1/2 --output " + out.string() + " " + dir.string());
+  auto s2 = run("batch --quiet --shard 2/2 --output " + out.string() + " " + dir.string());
+  EXPECT_EQ(s1.exit_code, 0);
+  EXPECT_EQ(s2.exit_code, 0);
+  auto rows = jsonl(out);
+  ASSERT_EQ(rows.size(), 4u);
+  std::set<std::string> paths;
+  for (const auto& r : rows) paths.insert(r["path"].get<std::string>());
+  EXPECT_EQ(paths.size(), 4u);
+
+  // A killed run leaves a torn line: --resume drops it and verifies only what is missing.
+  std::string keep;
+  {
+    std::ifstream in(out);
+    std::string line;
+    std::getline(in, line), keep += line + "\n";
+    std::getline(in, line), keep += line + "\n";
+  }
+  std::ofstream(out, std::ios::trunc) << keep << "{\"path\": \"half-writ";
+  auto resumed = run("batch --quiet --resume --output " + out.string() + " " + dir.string());
+  EXPECT_EQ(resumed.exit_code, 0);
+  rows = jsonl(out);  // parses every line: nothing torn is left
+  EXPECT_EQ(rows.size(), 4u);
+
+  // The verdict cache answers a second run without detonating.
+  run("batch --quiet --db " + db.string() + " --output " + out.string() + ".1 " + dir.string());
+  run("batch --quiet --db " + db.string() + " --output " + out.string() + ".2 " + dir.string());
+  auto cached = jsonl(out.string() + ".2");
+  ASSERT_EQ(cached.size(), 4u);
+  for (const auto& r : cached) EXPECT_TRUE(r.value("cached", false)) << r.dump();
+  auto exported = run("db export --db " + db.string());
+  EXPECT_EQ(exported.exit_code, 0);
+  EXPECT_TRUE(exported.out.empty());  // nothing malicious in this set
+}
