@@ -22,7 +22,8 @@ const char* apply_rlimits(const Limits& l) {
   rlimit cpu{l.cpu_seconds, l.cpu_seconds + 1};
   if (!set_limit(RLIMIT_AS, l.address_space)) return "RLIMIT_AS";
   if (!set_limit(RLIMIT_CPU, l.cpu_seconds + 1) || setrlimit(RLIMIT_CPU, &cpu) != 0) return "RLIMIT_CPU";
-  if (!set_limit(RLIMIT_NPROC, l.processes)) return "RLIMIT_NPROC";
+  // A backstop above the pids cgroup limit, which trips first where it exists and is counted.
+  if (!set_limit(RLIMIT_NPROC, l.processes + 16)) return "RLIMIT_NPROC";
   if (!set_limit(RLIMIT_NOFILE, l.open_files)) return "RLIMIT_NOFILE";
   if (!set_limit(RLIMIT_FSIZE, l.file_size)) return "RLIMIT_FSIZE";
   if (!set_limit(RLIMIT_CORE, 0)) return "RLIMIT_CORE";

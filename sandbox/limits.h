@@ -9,7 +9,7 @@ struct Limits {
   uint64_t address_space = 8ull << 30;   // RLIMIT_AS: importing torch maps ~3 GiB of address space
   uint64_t memory = 3ull << 30;          // cgroup memory limit (resident), where available
   uint64_t cpu_seconds = 60;             // RLIMIT_CPU
-  uint64_t processes = 64;               // RLIMIT_NPROC (per jail uid) and pids.max
+  uint64_t processes = 64;               // pids.max (v1 pids cgroup); RLIMIT_NPROC = this + 16 per jail uid
   uint64_t open_files = 512;             // RLIMIT_NOFILE
   uint64_t file_size = 256ull << 20;     // RLIMIT_FSIZE
   uint64_t scratch_bytes = 256ull << 20; // tmpfs size of /tmp

@@ -15,12 +15,23 @@ namespace modelvet {
 namespace fs = std::filesystem;
 namespace {
 
+bool is_saved_model_dir(const fs::path& dir) {
+  std::error_code ec;
+  return fs::exists(dir / "saved_model.pb", ec) || fs::exists(dir / "keras_metadata.pb", ec);
+}
+
 void walk(const fs::path& dir, std::vector<std::string>& out, std::vector<std::string>* errors) {
   std::error_code ec;
   std::vector<std::string> found;
   for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file(ec) && !it->is_symlink(ec)) found.push_back(it->path().string());
+    if (it->is_symlink(ec)) continue;
+    if (it->is_directory(ec) && is_saved_model_dir(it->path())) {
+      found.push_back(it->path().string());  // a SavedModel is one model, loaded as a directory
+      it.disable_recursion_pending();
+    } else if (it->is_regular_file(ec)) {
+      found.push_back(it->path().string());
+    }
   }
   if (ec) errors->push_back(fmt::format("{}: {}", dir.string(), ec.message()));
   std::sort(found.begin(), found.end());
@@ -101,7 +112,7 @@ std::vector<InputFile> expand_paths(const std::vector<std::string>& paths, std::
   std::vector<InputFile> out;
   for (const auto& p : paths) {
     std::error_code ec;
-    if (fs::is_directory(p, ec) && !fs::exists(fs::path(p) / "saved_model.pb")) {
+    if (fs::is_directory(p, ec) && !is_saved_model_dir(p)) {
       std::vector<std::string> files;
       walk(p, files, errors);
       for (auto& f : files) out.push_back({f, f, nullptr});

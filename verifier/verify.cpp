@@ -129,6 +129,11 @@ nlohmann::json Verifier::verify(const std::string& path, const VerifyOptions& op
   size_t malformed = 0;
   for (Event& e : parse_python_events(out.event_lines, &malformed)) trace.events.push_back(std::move(e));
   for (Event& e : out.net_events) trace.events.push_back(std::move(e));
+  // Python turns an address-space limit into MemoryError rather than a kill: still a limit hit.
+  for (const Event& e : trace.events)
+    if (e.source == kSourcePython && e.kind == "load" && str_field(e.data, "exception").rfind("MemoryError", 0) == 0 &&
+        std::find(out.limits_hit.begin(), out.limits_hit.end(), "memory") == out.limits_hit.end())
+      out.limits_hit.push_back("memory");
   for (const std::string& limit : out.limits_hit) {
     Event e;
     e.t_ns = out.exec_t_ns + uint64_t(out.run_ms * 1e6);
