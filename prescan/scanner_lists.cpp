@@ -1,4 +1,4 @@
-// scanner_flags(): applies the picklescan / modelscan lists in scanner_lists.json (compiled in)
+// scanner_flags(): applies the picklescan / modelscan / fickling lists in scanner_lists.json (compiled in)
 // with each scanner's own matching rules, so the analyst sees what each scanner would say.
 #include <fmt/format.h>
 
@@ -20,6 +20,11 @@ bool name_matches(const nlohmann::json& filter, const std::string& name, const s
   if (filter.is_string()) return filter.get<std::string>() == "*";
   if (filter.is_object() && filter.contains("within"))  // picklescan's `name in "partial"` on a str
     return filter["within"].get<std::string>().find(name) != std::string::npos;
+  if (filter.is_object() && filter.contains("except")) {  // fickling: every builtin but the safe ones
+    for (const auto& safe : filter["except"])
+      if (safe.get_ref<const std::string&>() == name) return false;
+    return true;
+  }
   if (!filter.is_array()) return false;
   for (const auto& f : filter) {
     const std::string& v = f.get_ref<const std::string&>();
@@ -31,6 +36,10 @@ bool name_matches(const nlohmann::json& filter, const std::string& name, const s
 // The table entry for `module`; picklescan also lets a "*" parent module cover its submodules.
 const nlohmann::json* module_filter(const nlohmann::json& table, const std::string& module, const std::string& mode) {
   if (auto it = table.find(module); it != table.end()) return &*it;
+  if (mode == "top-level") {  // fickling judges a module by its top-level package
+    auto it = table.find(module.substr(0, module.find('.')));
+    return it != table.end() ? &*it : nullptr;
+  }
   if (mode != "exact-or-parent-wildcard") return nullptr;
   for (size_t dot = module.find('.'); dot != std::string::npos; dot = module.find('.', dot + 1)) {
     auto it = table.find(module.substr(0, dot));

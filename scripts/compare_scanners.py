@@ -4,7 +4,7 @@
 Usage: compare_scanners.py CORPUS_DIR SCAN_JSON
   CORPUS_DIR  holds manifest.jsonl (labels); SCAN_JSON is `modelvet scan --format json` over it.
 
-The static columns apply picklescan's and modelscan's published unsafe-globals lists (encoded as
+The static columns apply picklescan's, modelscan's and fickling's published unsafe-globals lists (encoded as
 data in prescan/scanner_lists.json) to modelvet's own static parse of each file. That is an upper
 bound on what those tools report: the real tools also stop at zips with bad CRCs, 7z archives
 and broken streams that modelvet's lenient parser walks through.
@@ -29,7 +29,7 @@ def main():
             row = json.loads(line)
             labels[os.path.normpath(os.path.join(corpus, row["file"]))] = row["label"]
     results = json.load(open(scan))["results"]
-    tools = ["picklescan", "modelscan", "modelvet"]
+    tools = ["picklescan", "modelscan", "fickling", "modelvet"]
     table = {label: {t: 0 for t in tools} | {"n": 0} for label in ("malicious", "suspicious", "benign")}
     for r in results:
         label = labels.get(os.path.normpath(r["path"]))
@@ -39,11 +39,12 @@ def main():
         row["n"] += 1
         row["picklescan"] += flagged_by(r, "picklescan")
         row["modelscan"] += flagged_by(r, "modelscan")
+        row["fickling"] += flagged_by(r, "fickling")
         row["modelvet"] += r["verdict"] in ("malicious", "suspicious")
-    print("| label (files) | flagged by picklescan | flagged by modelscan | modelvet malicious/suspicious |")
-    print("|---|---|---|---|")
+    print("| label (files) | flagged by picklescan | flagged by modelscan | flagged by fickling | modelvet malicious/suspicious |")
+    print("|---|---|---|---|---|")
     for label, row in table.items():
-        print(f"| {label} ({row['n']}) | {row['picklescan']} | {row['modelscan']} | {row['modelvet']} |")
+        print(f"| {label} ({row['n']}) | {row['picklescan']} | {row['modelscan']} | {row['fickling']} | {row['modelvet']} |")
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ TEST(PrescanContainers, TorchZipDataPklIsDisassembledAndFlagged) {
   ASSERT_EQ(j["flagged"].size(), 1u) << j.dump(2);
   EXPECT_EQ(j["flagged"][0]["global"], "os.system");
   EXPECT_EQ(j["flagged"][0]["severity"], "dangerous");
-  EXPECT_EQ(j["flagged"][0]["scanners"], nlohmann::json({"modelscan", "picklescan"}));
+  EXPECT_EQ(j["flagged"][0]["scanners"], nlohmann::json({"fickling", "modelscan", "picklescan"}));
   EXPECT_EQ(j["format"], "pytorch-zip");
   EXPECT_EQ(j["loader"], "torch");
   EXPECT_EQ(j["pickles"][0]["globals"][0]["member"], "archive/data.pkl");

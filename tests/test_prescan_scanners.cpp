@@ -10,13 +10,15 @@ using modelvet::prescan::scanner_flags;
 
 namespace {
 
-// scanner -> severity for module.name
-std::map<std::string, std::string> flags_of(const std::string& module, const std::string& name) {
+// scanner -> severity for module.name, for picklescan and modelscan (fickling has its own test)
+std::map<std::string, std::string> flags_of(const std::string& module, const std::string& name,
+                                            bool with_fickling = false) {
   GlobalRef g;
   g.module = module;
   g.name = name;
   std::map<std::string, std::string> out;
   for (const auto& f : scanner_flags(g)) {
+    if (f.scanner == "fickling" && !with_fickling) continue;
     EXPECT_EQ(f.global, module + "." + name);
     out[f.scanner] = f.severity;
   }
@@ -62,4 +64,15 @@ TEST(PrescanScanners, SafeAndUnlistedGlobals) {
 TEST(PrescanScanners, UnresolvedOperandsAreDangerous) {
   EXPECT_EQ(flags_of("unknown", "unknown"), (Flags{{"picklescan", "dangerous"}, {"modelscan", "dangerous"}}));
   EXPECT_EQ(flags_of("collections", "unknown"), (Flags{{"picklescan", "dangerous"}, {"modelscan", "dangerous"}}));
+}
+
+TEST(PrescanScanners, FicklingJudgesTopLevelModulesAndAllowsOnlySafeBuiltins) {
+  EXPECT_EQ(flags_of("os", "system", true).at("fickling"), "dangerous");
+  EXPECT_EQ(flags_of("subprocess", "Popen", true).at("fickling"), "dangerous");
+  EXPECT_EQ(flags_of("urllib.request", "urlopen", true).at("fickling"), "dangerous");  // top-level "urllib"
+  EXPECT_EQ(flags_of("builtins", "getattr", true).at("fickling"), "dangerous");
+  EXPECT_EQ(flags_of("joblib.numpy_pickle", "NumpyArrayWrapper", true).at("fickling"), "dangerous");
+  EXPECT_EQ(flags_of("builtins", "set", true).count("fickling"), 0u);
+  EXPECT_EQ(flags_of("collections", "OrderedDict", true).count("fickling"), 0u);
+  EXPECT_EQ(flags_of("torch._utils", "_rebuild_tensor_v2", true).count("fickling"), 0u);
 }
