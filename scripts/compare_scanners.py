@@ -14,11 +14,15 @@ import os
 import sys
 
 
-def flagged_by(result, scanner):
+def flagged_by(result, scanner, severities=("dangerous",)):
     for f in result.get("static", {}).get("flagged", []):
-        if f.get("by_scanner", {}).get(scanner) == "dangerous":
+        if f.get("by_scanner", {}).get(scanner) in severities:
             return True
     return False
+
+
+def cell(row, scanner):
+    return f"{row[scanner]} ({row[scanner + '_any']})"
 
 
 def main():
@@ -30,21 +34,22 @@ def main():
             labels[os.path.normpath(os.path.join(corpus, row["file"]))] = row["label"]
     results = json.load(open(scan))["results"]
     tools = ["picklescan", "modelscan", "fickling", "modelvet"]
-    table = {label: {t: 0 for t in tools} | {"n": 0} for label in ("malicious", "suspicious", "benign")}
+    table = {label: {t: 0 for t in tools} | {t + "_any": 0 for t in tools} | {"n": 0}
+             for label in ("malicious", "suspicious", "benign")}
     for r in results:
         label = labels.get(os.path.normpath(r["path"]))
         if label is None:
             continue
         row = table[label]
         row["n"] += 1
-        row["picklescan"] += flagged_by(r, "picklescan")
-        row["modelscan"] += flagged_by(r, "modelscan")
-        row["fickling"] += flagged_by(r, "fickling")
+        for scanner in ("picklescan", "modelscan", "fickling"):
+            row[scanner] += flagged_by(r, scanner)
+            row[scanner + "_any"] = row.get(scanner + "_any", 0) + flagged_by(r, scanner, ("dangerous", "suspicious"))
         row["modelvet"] += r["verdict"] in ("malicious", "suspicious")
     print("| label (files) | flagged by picklescan | flagged by modelscan | flagged by fickling | modelvet malicious/suspicious |")
     print("|---|---|---|---|---|")
     for label, row in table.items():
-        print(f"| {label} ({row['n']}) | {row['picklescan']} | {row['modelscan']} | {row['fickling']} | {row['modelvet']} |")
+        print(f"| {label} ({row['n']}) | {cell(row, 'picklescan')} | {cell(row, 'modelscan')} | {cell(row, 'fickling')} | {row['modelvet']} |")
 
 
 if __name__ == "__main__":
