@@ -112,6 +112,9 @@ def other_frameworks():
     yield _sample("keras_lambda_scale.h5", "keras-lambda-arithmetic", "keras-h5",
                   "Keras 2 H5 Sequential(Dense, Lambda(lambda x: x * 2.0)): marshalled arithmetic only",
                   "call marshal.loads", lambda path: containers.write_keras_h5(path, _KERAS_SCALE, models.rng()))
+    yield _sample("savedmodel_lambda_scale", "savedmodel-lambda-arithmetic", "savedmodel",
+                  "Keras SavedModel directory with Lambda(lambda x: x * 2.0) in keras_metadata.pb",
+                  "call marshal.loads", lambda path: containers.write_savedmodel_dir(path, _KERAS_SCALE))
     obj_arr = np.empty(3, dtype=object)
     obj_arr[:] = [{"label": "neg"}, {"label": "pos"}, ["unk", 0]]
     yield _sample("object_array.npy", "numpy-object-npy", "numpy-npy",

@@ -327,6 +327,11 @@ def containers_with_payloads():
                  "Keras 2 H5 whose Lambda layer is a marshalled function calling os.system when the model is built",
                  SH, lambda path: containers.write_keras_h5(
                      path, f"lambda x: __import__('os').system({marker_cmd(t)!r}) or x", models.rng()))
+    t = "savedmodel-lambda-spawn"
+    yield Sample("malicious/savedmodel_lambda_spawn", "malicious", t, "savedmodel",
+                 "Keras SavedModel directory whose Lambda layer metadata holds a marshalled function calling os.system",
+                 SH, lambda path: containers.write_savedmodel_dir(
+                     path, f"lambda x: __import__('os').system({marker_cmd(t)!r}) or x"))
     t = "paddle-trojan"
     yield Sample("malicious/paddle_trojan.pdparams", "malicious", t, "paddle",
                  "paddle.save-style state_dict pickle (protocol 4, numpy arrays) with posix.system spliced in",

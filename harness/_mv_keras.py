@@ -13,6 +13,7 @@ import builtins
 import codecs
 import importlib
 import json
+import os
 import marshal
 import types
 import zipfile
@@ -201,8 +202,16 @@ def load_savedmodel(path):
     (Lambda, module functions) are revived and built as Keras would."""
     import numpy
 
-    with open(path, "rb") as f:
-        data = f.read(MAX_SCAN_BYTES)
+    # A SavedModel is a directory: Keras reads keras_metadata.pb, or the metadata TF 2.x keeps
+    # in saved_model.pb when it is absent; a victim may also point at one of the files.
+    files = [path]
+    if os.path.isdir(path):
+        files = [os.path.join(path, name) for name in ("keras_metadata.pb", "saved_model.pb")
+                 if os.path.isfile(os.path.join(path, name))]
+    data = b""
+    for name in files:
+        with open(name, "rb") as f:
+            data += f.read(MAX_SCAN_BYTES - len(data))
     layers, seen = [], set()
     for obj in _json_objects(data):
         found = []
