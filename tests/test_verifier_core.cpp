@@ -212,3 +212,13 @@ TEST(Behavior, SummarisesProcessesNetworkDecoysAndHidesSystemReads) {
   EXPECT_EQ(b["files"]["read"], nlohmann::json({"~/.aws/credentials"}));
   EXPECT_EQ(b["files"]["written"], nlohmann::json({"~/.bashrc"}));
 }
+
+TEST(Classify, AHarnessEndedAfterTheFilesCodeRanIsSuspicious) {
+  Trace t;
+  t.header = {{"sample", {{"path", "m.pkl"}}}, {"run", {{"ran", true}, {"harness_exit", 0}}}};
+  t.events = {ev(1, "python", "phase", {{"name", "load"}}),
+              ev(2, "python", "call", {{"callable", "os._exit"}, {"args", "(0,)"}, {"origin", "pickle REDUCE @ offset 2"}})};
+  auto r = classify(t, policy::default_policy());
+  EXPECT_EQ(r["verdict"], "suspicious");
+  EXPECT_NE(r["summary"].get<std::string>().find("os._exit"), std::string::npos);
+}

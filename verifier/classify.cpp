@@ -140,9 +140,18 @@ nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
     } else if (!load) {
       std::string why = run.value("harness_exit", -1) == 0 ? "the harness ended without reporting a load"
                                                             : fmt::format("the harness died ({})", str_field(run, "harness_end", "unknown"));
-      r["verdict"] = "error";
-      r["error"] = why;
-      r["summary"] = why;
+      if (!r["calls"].empty()) {
+        // The file's code ran and the load never finished: the payload may have ended the
+        // harness or cut its pipe to hide what came next. A human should look.
+        r["verdict"] = "suspicious";
+        r["score"] = std::max(v.score, 50);
+        r["summary"] = fmt::format("{} after the file's code ran ({} calls, first {}): the load never finished", why,
+                                   r["calls"].size(), str_field(r["calls"][0], "callable"));
+      } else {
+        r["verdict"] = "error";
+        r["error"] = why;
+        r["summary"] = why;
+      }
     } else if (status == "raised" && broken_file(h, exception)) {
       std::string why = fmt::format("unreadable {} file: {}", str_field(sample, "format", "model"), exception);
       r["verdict"] = "error";
