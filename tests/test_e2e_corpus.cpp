@@ -1,8 +1,6 @@
 // End to end: the regression corpus (corpus/generate.py, written at build time) is verified by
 // the real binary, through the real jail and the real eBPF tracer. Prints a confusion matrix and
 // fails on any sample whose verdict differs from its label.
-#include <sys/wait.h>
-
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -13,31 +11,17 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "sandbox/jail.h"
+#include "tests/detonation_support.h"
+
+using modelvet::testing::assert_jail_is_isolated;
+using modelvet::testing::kBinary;
+using modelvet::testing::run_command;
 
 namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kBinary = std::string(MODELVET_BINARY_DIR) + "/modelvet";
 const std::string kCorpus = std::string(MODELVET_BINARY_DIR) + "/corpus";
-
-struct CommandRun {
-  int exit_code = -1;
-  std::string out;
-};
-
-CommandRun run(const std::string& cmd) {
-  CommandRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 std::vector<nlohmann::json> manifest() {
   std::vector<nlohmann::json> rows;
@@ -46,20 +30,6 @@ std::vector<nlohmann::json> manifest() {
   while (std::getline(in, line))
     if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
   return rows;
-}
-
-// Safety first: a jail built the way every detonation's is must have its own netns, only lo.
-void assert_jail_is_isolated() {
-  modelvet::sandbox::JailConfig cfg;
-  cfg.model_path = kCorpus + "/manifest.jsonl";
-  cfg.exe_path = "/bin/true";
-  modelvet::sandbox::NetnsView view;
-  auto out = modelvet::sandbox::run_jail(cfg, [&](const modelvet::sandbox::JailHandle& h, std::string*) {
-    view = h.netns;
-    return view.isolated();
-  });
-  ASSERT_TRUE(out.ran) << out.error;
-  ASSERT_TRUE(view.isolated()) << "jail network namespace has a route out: refusing to detonate";
 }
 
 }  // namespace
@@ -82,7 +52,7 @@ TEST(EndToEnd, CorpusVerdictsMatchLabels) {
   std::string dirs;
   for (const char* label : {"malicious", "suspicious", "benign"})
     if (fs::exists(kCorpus + "/" + label)) dirs += " " + kCorpus + "/" + label;
-  CommandRun r = run(fmt::format("{} scan --format json --jobs 2 --timeout 60 --trace-dir {}{} 2>/dev/null", kBinary, traces, dirs));
+  auto r = run_command(fmt::format("{} scan --format json --jobs 2 --timeout 60 --trace-dir {}{} 2>/dev/null", kBinary, traces, dirs));
   auto doc = nlohmann::json::parse(r.out, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << r.out.substr(0, 2000);
   std::map<std::string, nlohmann::json> by_file;
@@ -118,7 +88,7 @@ TEST(EndToEnd, CorpusVerdictsMatchLabels) {
   for (const auto& res : doc["results"]) scan_verdict[res.value("sha256", "")] = res.value("verdict", "");
   int replayed = 0;
   for (auto& entry : fs::directory_iterator(traces)) {
-    CommandRun rr = run(fmt::format("{} replay --format json {}", kBinary, entry.path().string()));
+    auto rr = run_command(fmt::format("{} replay --format json {}", kBinary, entry.path().string()));
     auto rdoc = nlohmann::json::parse(rr.out, nullptr, false);
     ASSERT_FALSE(rdoc.is_discarded()) << entry.path();
     const auto& res = rdoc["results"][0];
@@ -148,7 +118,7 @@ nlohmann::json scan_one(const std::string& name, const std::string& bytes, int* 
   fs::create_directories(dir);
   std::string path = dir + "/" + name;
   std::ofstream(path, std::ios::binary) << bytes;
-  CommandRun r = run(fmt::format("{} scan --format json {} 2>/dev/null", kBinary, path));
+  auto r = run_command(fmt::format("{} scan --format json {} 2>/dev/null", kBinary, path));
   *exit_code = r.exit_code;
   auto doc = nlohmann::json::parse(r.out, nullptr, false);
   if (doc.is_discarded() || doc["results"].empty()) return nullptr;

@@ -1,7 +1,5 @@
 // The CLI contract of SPEC.md, through the real binary: help, version, usage errors, doctor,
 // policy lint, formats, and batch (JSON Lines, resume after a torn line, shards, verdict cache).
-#include <sys/wait.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,29 +9,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "sandbox/jail.h"
+#include "tests/detonation_support.h"
+
+using modelvet::testing::assert_jail_is_isolated;
+
 
 namespace fs = std::filesystem;
 
 namespace {
-
-const std::string kBinary = std::string(MODELVET_BINARY_DIR) + "/modelvet";
-
-struct CommandRun {
-  int exit_code = -1;
-  std::string out;
-};
-
-CommandRun run(const std::string& args) {
-  CommandRun r;
-  FILE* p = popen((kBinary + " " + args + " 2>/dev/null").c_str(), "r");
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 std::vector<nlohmann::json> jsonl(const std::string& path) {
   std::vector<nlohmann::json> rows;
@@ -57,41 +40,30 @@ fs::path benign_dir(int count) {
   return dir;
 }
 
-void assert_jail_is_isolated() {
-  modelvet::sandbox::JailConfig cfg;
-  cfg.model_path = kBinary;
-  cfg.exe_path = "/bin/true";
-  bool isolated = false;
-  auto out = modelvet::sandbox::run_jail(cfg, [&](const modelvet::sandbox::JailHandle& h, std::string*) {
-    return isolated = h.netns.isolated();
-  });
-  ASSERT_TRUE(out.ran && isolated) << "jail network not isolated: refusing to detonate";
-}
-
 }  // namespace
 
 TEST(Cli, VersionAndHelpForEverySubcommand) {
-  auto v = run("--version");
+  auto v = modelvet::testing::run_modelvet("--version");
   EXPECT_EQ(v.exit_code, 0);
   EXPECT_NE(v.out.find("modelvet 0.1.0"), std::string::npos);
   for (const char* cmd : {"scan", "batch", "replay", "doctor", "policy", "policy lint", "db export"}) {
-    auto h = run(std::string(cmd) + " --help");
+    auto h = modelvet::testing::run_modelvet(std::string(cmd) + " --help");
     EXPECT_EQ(h.exit_code, 0) << cmd;
     EXPECT_NE(h.out.find("Usage"), std::string::npos) << cmd;
   }
 }
 
 TEST(Cli, UsageErrorsExitWithTwo) {
-  EXPECT_EQ(run("").exit_code, 2);
-  EXPECT_EQ(run("scan").exit_code, 2);
-  EXPECT_EQ(run("scan --format pdf x").exit_code, 2);
-  EXPECT_EQ(run("scan --loader nonsense x").exit_code, 2);
-  EXPECT_EQ(run("frobnicate").exit_code, 2);
-  EXPECT_EQ(run("batch --shard 5/2 /tmp").exit_code, 2);
+  EXPECT_EQ(modelvet::testing::run_modelvet("").exit_code, 2);
+  EXPECT_EQ(modelvet::testing::run_modelvet("scan").exit_code, 2);
+  EXPECT_EQ(modelvet::testing::run_modelvet("scan --format pdf x").exit_code, 2);
+  EXPECT_EQ(modelvet::testing::run_modelvet("scan --loader nonsense x").exit_code, 2);
+  EXPECT_EQ(modelvet::testing::run_modelvet("frobnicate").exit_code, 2);
+  EXPECT_EQ(modelvet::testing::run_modelvet("batch --shard 5/2 /tmp").exit_code, 2);
 }
 
 TEST(Cli, DoctorReportsTheHooksAndTheMode) {
-  auto d = run("doctor --format json");
+  auto d = modelvet::testing::run_modelvet("doctor --format json");
   auto j = nlohmann::json::parse(d.out);
   EXPECT_EQ(d.exit_code, 0) << d.out;
   EXPECT_TRUE(j["ready"].get<bool>());
@@ -101,11 +73,11 @@ TEST(Cli, DoctorReportsTheHooksAndTheMode) {
 }
 
 TEST(Cli, PolicyLintAcceptsTheDefaultAndReportsErrorsWithLocations) {
-  auto ok = run(std::string("policy lint ") + MODELVET_SOURCE_DIR + "/policies/default.json");
+  auto ok = modelvet::testing::run_modelvet(std::string("policy lint ") + MODELVET_SOURCE_DIR + "/policies/default.json");
   EXPECT_EQ(ok.exit_code, 0) << ok.out;
   fs::path bad = fs::path(MODELVET_BINARY_DIR) / "bad-policy.json";
   std::ofstream(bad) << R"({"name": "x", "rules": [{"id": "a.b", "severity": "deadly", "match": {"kind": "exec"}}]})";
-  auto b = run("policy lint " + bad.string());
+  auto b = modelvet::testing::run_modelvet("policy lint " + bad.string());
   EXPECT_EQ(b.exit_code, 2);
   EXPECT_NE(b.out.find("/rules/0/severity"), std::string::npos) << b.out;
 }
@@ -114,14 +86,14 @@ TEST(Cli, ScanReportsInEveryFormat) {
   assert_jail_is_isolated();
   fs::path dir = benign_dir(1);
   std::string file = (dir / "m0.pkl").string();
-  auto json = run("scan --format json " + file);
+  auto json = modelvet::testing::run_modelvet("scan --format json " + file);
   EXPECT_EQ(json.exit_code, 0) << json.out;
   EXPECT_EQ(nlohmann::json::parse(json.out)["results"][0]["verdict"], "benign");
-  auto sarif = run("scan --format sarif " + file);
+  auto sarif = modelvet::testing::run_modelvet("scan --format sarif " + file);
   EXPECT_EQ(nlohmann::json::parse(sarif.out)["version"], "2.1.0");
-  auto html = run("scan --format html " + file);
+  auto html = modelvet::testing::run_modelvet("scan --format html " + file);
   EXPECT_NE(html.out.find("<html"), std::string::npos);
-  auto text = run("scan --format text " + file);
+  auto text = modelvet::testing::run_modelvet("scan --format text " + file);
   EXPECT_NE(text.out.find("benign"), std::string::npos);
 }
 
@@ -133,8 +105,8 @@ TEST(Cli, BatchWritesJsonLinesResumesShardsAndCaches) {
   fs::remove(out), fs::remove(db);
 
   // Shards 1/2 and 2/2 together are the whole set, with no overlap.
-  auto s1 = run("batch --quiet --shard 1/2 --output " + out.string() + " " + dir.string());
-  auto s2 = run("batch --quiet --shard 2/2 --output " + out.string() + " " + dir.string());
+  auto s1 = modelvet::testing::run_modelvet("batch --quiet --shard 1/2 --output " + out.string() + " " + dir.string());
+  auto s2 = modelvet::testing::run_modelvet("batch --quiet --shard 2/2 --output " + out.string() + " " + dir.string());
   EXPECT_EQ(s1.exit_code, 0);
   EXPECT_EQ(s2.exit_code, 0);
   auto rows = jsonl(out);
@@ -152,18 +124,18 @@ TEST(Cli, BatchWritesJsonLinesResumesShardsAndCaches) {
     std::getline(in, line), keep += line + "\n";
   }
   std::ofstream(out, std::ios::trunc) << keep << "{\"path\": \"half-writ";
-  auto resumed = run("batch --quiet --resume --output " + out.string() + " " + dir.string());
+  auto resumed = modelvet::testing::run_modelvet("batch --quiet --resume --output " + out.string() + " " + dir.string());
   EXPECT_EQ(resumed.exit_code, 0);
   rows = jsonl(out);  // parses every line: nothing torn is left
   EXPECT_EQ(rows.size(), 4u);
 
   // The verdict cache answers a second run without detonating.
-  run("batch --quiet --db " + db.string() + " --output " + out.string() + ".1 " + dir.string());
-  run("batch --quiet --db " + db.string() + " --output " + out.string() + ".2 " + dir.string());
+  modelvet::testing::run_modelvet("batch --quiet --db " + db.string() + " --output " + out.string() + ".1 " + dir.string());
+  modelvet::testing::run_modelvet("batch --quiet --db " + db.string() + " --output " + out.string() + ".2 " + dir.string());
   auto cached = jsonl(out.string() + ".2");
   ASSERT_EQ(cached.size(), 4u);
   for (const auto& r : cached) EXPECT_TRUE(r.value("cached", false)) << r.dump();
-  auto exported = run("db export --db " + db.string());
+  auto exported = modelvet::testing::run_modelvet("db export --db " + db.string());
   EXPECT_EQ(exported.exit_code, 0);
   EXPECT_TRUE(exported.out.empty());  // nothing malicious in this set
 }
