@@ -102,7 +102,7 @@ TEST(Cli, BatchWritesJsonLinesResumesShardsAndCaches) {
   fs::path dir = benign_dir(4);
   fs::path out = fs::path(MODELVET_BINARY_DIR) / "cli-batch.jsonl";
   fs::path db = fs::path(MODELVET_BINARY_DIR) / "cli-batch.db";
-  fs::remove(out), fs::remove(db);
+  for (const std::string& f : {out.string(), db.string(), out.string() + ".1", out.string() + ".2"}) fs::remove(f);
 
   // Shards 1/2 and 2/2 together are the whole set, with no overlap.
   auto s1 = modelvet::testing::run_modelvet("batch --quiet --shard 1/2 --output " + out.string() + " " + dir.string());
