@@ -13,6 +13,13 @@ std::string join_argv(const nlohmann::json& argv) {
   return s;
 }
 
+// What every Python process opens and maps: shown in no timeline.
+bool is_system_path(const std::string& path) {
+  for (const char* prefix : {"/usr/", "/lib/", "/lib64/", "/etc/", "/proc/self", "/proc/thread-self", "/sys/", "/dev/"})
+    if (path.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
 // One line per event worth a human's attention; the loader's own reads of system files are not.
 std::string describe(const Event& e, const std::string& home) {
   const auto& d = e.data;
@@ -33,11 +40,10 @@ std::string describe(const Event& e, const std::string& home) {
   if (e.kind == "exit") return fmt::format("exit code {} signal {}", d.value("code", 0), d.value("signal", 0));
   if (e.kind == "connect" || e.kind == "sendto")
     return fmt::format("{} {} {}:{}", e.kind, str_field(d, "family"), d.value("addr", str_field(d, "path")), d.value("port", 0));
-  if (e.kind == "open") {
-    std::string path = d.value("resolved", str_field(d, "path"));
-    if (path.rfind("/usr/", 0) == 0 || path.rfind("/proc/self", 0) == 0 || path.rfind("/sys/", 0) == 0 ||
-        path.rfind("/dev/", 0) == 0 || path.rfind("/etc/", 0) == 0)
-      return "";
+  if (e.kind == "open" || e.kind == "mmap_exec") {
+    std::string path = str_field(d, "resolved", str_field(d, "path"));
+    if (is_system_path(path)) return "";
+    if (e.kind == "mmap_exec") return fmt::format("maps executable memory {}", path.empty() ? "(anonymous)" : path);
     return fmt::format("open {} {}", tilde_path(path, home), str_field(d, "flags_str"));
   }
   if (e.kind == "denied" || e.kind == "syscall_attempt") return fmt::format("{} {}", e.kind, str_field(d, "syscall"));
@@ -51,8 +57,19 @@ std::string render_timeline(const Trace& trace, const nlohmann::json& result) {
   std::string home = trace.header.value("context", nlohmann::json::object()).value("home", "/home/alice");
   uint64_t t0 = trace.events.empty() ? 0 : trace.events.front().t_ns;
   std::string out = fmt::format("timeline of {} ({} events)\n", str_field(result, "path"), trace.events.size());
-  size_t shown = 0;
+  size_t shown = 0, setup_events = 0;
+  bool in_setup = true;  // the harness starting and importing its libraries: summarised in one line
   for (const Event& e : trace.events) {
+    bool phase_marker = e.source == kSourcePython && e.kind == "phase";
+    if (phase_marker && str_field(e.data, "name") != "setup") {
+      if (in_setup && setup_events)
+        out += fmt::format("  {:>11}  harness start-up and library imports: {} events (in the trace)\n", "", setup_events);
+      in_setup = false;
+    }
+    if (in_setup && !phase_marker) {
+      ++setup_events;
+      continue;
+    }
     std::string line = describe(e, home);
     if (line.empty()) continue;
     if (++shown > 500) {
