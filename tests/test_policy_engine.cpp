@@ -450,3 +450,19 @@ TEST(PolicyEngine, LibraryCompilesAreNotDynamicCodeButUnpicklerOnesAre) {
 
 }  // namespace
 }  // namespace modelvet::policy
+
+namespace modelvet::policy {
+namespace {
+
+// A gadget aimed at another platform cannot run here (the harness stubs it), but it was meant to.
+TEST(PolicyEngine, StubbedExecutionGadgetIsSuspiciousAndAMissingDataClassIsNot) {
+  Trace gadget;
+  gadget.python("stub", {{"module", "nt"}, {"name", "system"}}).load_ok();
+  expect_verdict(run(gadget), "suspicious", "load.stubbed_gadget", "suspicious", "T1059");
+  Trace data_class;
+  data_class.python("stub", {{"module", "mylab.models"}, {"name", "TextClassifier"}}).load_ok();
+  EXPECT_EQ(run(data_class).verdict, "benign") << rules_of(run(data_class));
+}
+
+}  // namespace
+}  // namespace modelvet::policy
