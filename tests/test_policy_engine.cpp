@@ -211,8 +211,33 @@ TEST(PolicyEngine, ExecutableMappingsOutsideSystemLibrariesAndMemfdAreMalicious)
   Verdict v = run(t);
   expect_verdict(v, "malicious", "native.mmap_exec", "malicious", "T1620");
   expect_verdict(v, "malicious", "native.memfd", "malicious", "T1620");
-  expect_verdict(v, "malicious", "native.anonymous_exec", "malicious", "T1620");
+  expect_verdict(v, "malicious", "native.anonymous_exec", "info", "T1620");
   expect_verdict(v, "malicious", "native.ctypes", "malicious", "T1106");
+}
+
+// torch's CPU kernels (GELU) JIT-compile into anonymous RWX memory during a benign forward pass:
+// alone, anonymous executable memory is context, not a verdict.
+TEST(PolicyEngine, AnonymousExecutableMemoryAloneIsAJitNotAVerdict) {
+  Trace t;
+  t.load_ok().phase("exercise").kernel("mmap_exec", {{"fd", -1}, {"prot", 7}, {"len", 262144}, {"anonymous", true},
+                                                      {"syscall", "mprotect"}});
+  EXPECT_EQ(run(t).verdict, "benign") << rules_of(run(t));
+}
+
+TEST(PolicyEngine, StringRunnersAndEnvironmentReadsAndProbeCallsFromThePickle) {
+  Trace runner;
+  runner.python("call", {{"callable", "cProfile.run"}, {"args", "('total = 1',)"}, {"origin", "pickle REDUCE @ offset 40"}})
+      .load_ok();
+  expect_verdict(run(runner), "suspicious", "code.dynamic", "suspicious", "T1027");
+  Trace env;
+  env.python("call", {{"callable", "_operator.getitem"}, {"args", "(<_Environ object>, 'AWS_SECRET_ACCESS_KEY')"},
+                      {"origin", "pickle REDUCE @ offset 12"}})
+      .load_ok();
+  expect_verdict(run(env), "malicious", "credential.env_var_call", "malicious", "T1552.001");
+  Trace probe;
+  probe.python("call", {{"callable", "genericpath.exists"}, {"args", "('/proc/vz',)"}, {"origin", "pickle REDUCE @ offset 9"}})
+      .load_ok();
+  expect_verdict(run(probe), "suspicious", "evasion.sandbox_probe_call", "suspicious", "T1497");
 }
 
 TEST(PolicyEngine, DeniedMountIsAnEscapeAttempt) {
