@@ -93,14 +93,19 @@ class Cgroup {
   int fd_ = -1;
 };
 
+struct RunTime {
+  double wall_ms = -1;  // fork to exit
+  double cpu_ms = 0;    // user + system time of the load and its children (wait4)
+};
+
 // Forks a child that joins `cg` and execs argv; `started` runs in the parent with its pid.
-// Returns the wall time from fork to its exit, or -1 when it failed.
-double timed_run(const Cgroup& cg, const std::vector<std::string>& argv, const std::function<void(pid_t)>& started = {}) {
+// wall_ms is -1 when it failed.
+RunTime timed_run(const Cgroup& cg, const std::vector<std::string>& argv, const std::function<void(pid_t)>& started = {}) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   int go[2];
-  if (pipe2(go, O_CLOEXEC) != 0) return -1;
+  if (pipe2(go, O_CLOEXEC) != 0) return {};
   auto t0 = Clock::now();
   pid_t pid = fork();
   if (pid == 0) {
@@ -114,17 +119,24 @@ double timed_run(const Cgroup& cg, const std::vector<std::string>& argv, const s
   (void)!write(go[1], "G", 1);
   close(go[1]);
   int status = 0;
-  waitpid(pid, &status, 0);
-  double ms = ms_since(t0);
+  rusage ru{};
+  wait4(pid, &status, 0, &ru);
+  RunTime t;
+  t.wall_ms = ms_since(t0);
+  t.cpu_ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::fprintf(stderr, "load failed: status %#x\n", status);
-    return -1;
+    t.wall_ms = -1;
   }
-  return ms;
+  return t;
 }
 
 struct Series {
-  std::vector<double> wall, finish, tracer_cpu;
+  std::vector<double> wall, load_cpu, finish, tracer_cpu;
+  void add(const RunTime& t) {
+    wall.push_back(t.wall_ms);
+    load_cpu.push_back(t.cpu_ms);
+  }
   std::vector<uint64_t> events, dropped;
 };
 
@@ -174,26 +186,27 @@ int main(int argc, char** argv) {
       double cpu0 = cpu_ms(RUSAGE_SELF);
       modelvet::Events events;
       modelvet::tracer::Stats stats;
-      double wall = 0, finish = 0;
+      RunTime run;
+      double finish = 0;
       if (ebpf) {
         auto session = ebpf->watch(cg.fd(), {}, &error);
         if (!session) return std::fprintf(stderr, "watch: %s\n", error.c_str()), false;
-        wall = timed_run(cg, load);
+        run = timed_run(cg, load);
         auto t = Clock::now();
         events = ebpf->finish(*session);
         finish = ms_since(t);
         stats = ebpf->stats(*session);
       } else {
         std::shared_ptr<modelvet::tracer::PtraceSession> session;
-        wall = timed_run(cg, load, [&](pid_t pid) { session = ptracer->watch_process(pid, &error); });
+        run = timed_run(cg, load, [&](pid_t pid) { session = ptracer->watch_process(pid, &error); });
         if (!session) return std::fprintf(stderr, "watch_process: %s\n", error.c_str()), false;
         auto t = Clock::now();
         events = ptracer->finish(*session);
         finish = ms_since(t);
         stats = ptracer->stats(*session);
       }
-      if (wall < 0) return false;
-      traced.wall.push_back(wall);
+      if (run.wall_ms < 0) return false;
+      traced.add(run);
       traced.finish.push_back(finish);
       traced.tracer_cpu.push_back(cpu_ms(RUSAGE_SELF) - cpu0);
       traced.events.push_back(stats.events);
@@ -201,15 +214,15 @@ int main(int argc, char** argv) {
       return true;
     };
     auto plain_round = [&]() {
-      double ms = timed_run(plain, load);
-      if (ms >= 0) untraced.wall.push_back(ms);
-      return ms >= 0;
+      RunTime t = timed_run(plain, load);
+      if (t.wall_ms >= 0) untraced.add(t);
+      return t.wall_ms >= 0;
     };
     auto strace_round = [&]() {
       if (!have_strace) return true;
-      double ms = timed_run(strace_cg, strace_load);
-      if (ms >= 0) straced.wall.push_back(ms);
-      return ms >= 0;
+      RunTime t = timed_run(strace_cg, strace_load);  // cpu: strace's own time included
+      if (t.wall_ms >= 0) straced.add(t);
+      return t.wall_ms >= 0;
     };
 
     plain_round();  // warm-up: page cache, /bin/true, first-run costs
@@ -221,22 +234,27 @@ int main(int argc, char** argv) {
         if (!run()) rc = 1;
     }
     untraced.wall.erase(untraced.wall.begin());  // drop the warm-up
+    untraced.load_cpu.erase(untraced.load_cpu.begin());
 
     double base = median(untraced.wall), tr = median(traced.wall), st = median(straced.wall);
+    double base_cpu = median(untraced.load_cpu), tr_cpu = median(traced.load_cpu), st_cpu = median(straced.load_cpu);
     int syscalls = kIterations * 3 + kIterations / kGetppidEvery;
     std::printf("load: %d x open+read+close /dev/null, %d getppid, %d fork+exec /bin/true (~%d syscalls); %d rounds\n",
                 kIterations, kIterations / kGetppidEvery, kExecs, syscalls, rounds);
-    std::printf("  untraced            %8.1f ms\n", base);
-    std::printf("  modelvet (%-7s)   %8.1f ms   x%.3f (%+.1f%%)   finish/drain %.1f ms, tracer process CPU %.1f ms, "
-                "events %llu, dropped %llu\n",
-                backend.c_str(), tr, tr / base, (tr / base - 1) * 100, median(traced.finish), median(traced.tracer_cpu),
+    std::printf("  %-18s %9s %8s %9s %8s\n", "", "wall ms", "ratio", "cpu ms", "ratio");
+    std::printf("  %-18s %9.1f %8s %9.1f %8s\n", "untraced", base, "", base_cpu, "");
+    std::printf("  %-18s %9.1f %7.3fx %9.1f %7.3fx\n", fmt::format("modelvet ({})", backend).c_str(), tr, tr / base, tr_cpu,
+                tr_cpu / base_cpu);
+    if (have_strace)
+      std::printf("  %-18s %9.1f %7.3fx %9.1f %7.3fx\n", "strace -f", st, st / base, st_cpu, st_cpu / base_cpu);
+    else
+      std::printf("  strace -f: not installed (scripts/setup.sh installs it)\n");
+    std::printf("  modelvet: finish/drain %.1f ms, tracer process CPU %.1f ms, events %llu, dropped %llu (over the session cap)\n",
+                median(traced.finish), median(traced.tracer_cpu),
                 static_cast<unsigned long long>(traced.events.empty() ? 0 : traced.events.back()),
                 static_cast<unsigned long long>(traced.dropped.empty() ? 0 : traced.dropped.back()));
-    if (have_strace)
-      std::printf("  strace -f           %8.1f ms   x%.3f\n", st, st / base);
-    else
-      std::printf("  strace -f           not installed (scripts/setup.sh installs it)\n");
-    std::printf("  (medians of wall time from fork to exit of the load)\n");
+    std::printf("  (medians; wall: fork to exit of the load; cpu: the load's own user+system time, which the\n"
+                "   other jobs on a shared machine disturb less)\n");
   }
   rmdir(parent.c_str());
   return rc;

@@ -3,8 +3,6 @@
 // from the clock) and the real binary verifies it through the real jail and eBPF tracer. Prints
 // the seed and a confusion matrix; fails on each sample whose verdict differs from its label.
 // Reproduce a failure with MODELVET_HELDOUT_SEED=<seed>.
-#include <sys/wait.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -17,47 +15,18 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "sandbox/jail.h"
+#include "tests/detonation_support.h"
 
 namespace fs = std::filesystem;
+using modelvet::testing::assert_jail_is_isolated;
+using modelvet::testing::kBinary;
+using modelvet::testing::run_command;
 
 namespace {
 
-const std::string kBinary = std::string(MODELVET_BINARY_DIR) + "/modelvet";
 const std::string kGenerator = std::string(MODELVET_SOURCE_DIR) + "/corpus/heldout.py";
 const std::string kOut = std::string(MODELVET_BINARY_DIR) + "/heldout";
 const std::string kPython = "/usr/bin/python3";  // Debian's: it has torch, joblib, dill, h5py…
-
-struct CommandRun {
-  int exit_code = -1;
-  std::string out;
-};
-
-CommandRun run(const std::string& cmd) {
-  CommandRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-// Safety first: a jail built the way every detonation's is must have its own netns, only lo.
-void assert_jail_is_isolated() {
-  modelvet::sandbox::JailConfig cfg;
-  cfg.model_path = kGenerator;
-  cfg.exe_path = "/bin/true";
-  modelvet::sandbox::NetnsView view;
-  auto out = modelvet::sandbox::run_jail(cfg, [&](const modelvet::sandbox::JailHandle& h, std::string*) {
-    view = h.netns;
-    return view.isolated();
-  });
-  ASSERT_TRUE(out.ran) << out.error;
-  ASSERT_TRUE(view.isolated()) << "jail network namespace has a route out: refusing to detonate";
-}
 
 uint32_t heldout_seed() {
   if (const char* fixed = std::getenv("MODELVET_HELDOUT_SEED"); fixed && *fixed) return std::stoul(fixed);
@@ -96,7 +65,7 @@ TEST(EndToEnd, HeldOutSamplesVerdictsMatchLabels) {
   RecordProperty("heldout_seed", std::to_string(seed));
 
   // Generating only assembles bytes and serializes harmless objects: nothing is loaded here.
-  CommandRun gen = run(fmt::format("{} {} --out {} --seed {} 2>&1", kPython, kGenerator, kOut, seed));
+  auto gen = run_command(fmt::format("{} {} --out {} --seed {} 2>&1", kPython, kGenerator, kOut, seed));
   ASSERT_EQ(gen.exit_code, 0) << gen.out;
   std::cout << gen.out;
   auto rows = read_manifest(kOut);
@@ -110,7 +79,7 @@ TEST(EndToEnd, HeldOutSamplesVerdictsMatchLabels) {
 
   const std::string traces = kOut + "/traces";
   fs::remove_all(traces);
-  CommandRun scan = run(fmt::format("{} scan --format json --jobs 2 --timeout 60 --trace-dir {} {}/samples 2>/dev/null",
+  auto scan = run_command(fmt::format("{} scan --format json --jobs 2 --timeout 60 --trace-dir {} {}/samples 2>/dev/null",
                                     kBinary, traces, kOut));
   auto doc = nlohmann::json::parse(scan.out, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << scan.out.substr(0, 2000);
