@@ -1,6 +1,7 @@
-// Benchmark: what recording costs the recorded program. One syscall-heavy load (open/read/close
-// of /dev/null, getppid, a few fork+exec of /bin/true) run untraced, under modelvet's tracer and
-// under `strace -f`, N rounds each in alternating order; prints medians and ratios.
+// Benchmark: what recording costs the recorded program. A syscall-heavy load (open/read/close
+// of /dev/null, getppid, a few fork+exec of /bin/true) and a typical one (Python importing
+// numpy) run untraced, under modelvet's tracer and under `strace -f`, N rounds each in rotating
+// order; prints medians and ratios.
 // Run by scripts/bench.sh (as root), never as a timed unit test.
 //   tracer_bench [ROUNDS] [BACKEND]   BACKEND: ebpf (default) or ptrace
 //   tracer_bench --load               the load itself (what every round runs)
@@ -31,6 +32,7 @@ namespace {
 constexpr int kIterations = 200000;  // open+read+close of /dev/null
 constexpr int kGetppidEvery = 4;     // plus one getppid per 4 iterations
 constexpr int kExecs = 20;           // fork + exec /bin/true + wait
+constexpr const char* kPython = "/usr/bin/python3";  // Debian's, with the victim libraries
 
 // The load: bounded, touches nothing but /dev/null and /bin/true.
 int run_load() {
@@ -140,6 +142,97 @@ struct Series {
   std::vector<uint64_t> events, dropped;
 };
 
+// One load run untraced, traced and under strace -f, `rounds` times each in rotating order.
+class Comparison {
+ public:
+  Comparison(const std::string& cgroup_parent, const std::string& backend, std::vector<std::string> load)
+      : parent_(cgroup_parent), backend_(backend), load_(std::move(load)), plain_(parent_, "plain"), strace_cg_(parent_, "strace") {
+    strace_load_ = {"/usr/bin/strace", "-f", "-qq", "-o", "/dev/null"};
+    strace_load_.insert(strace_load_.end(), load_.begin(), load_.end());
+    have_strace_ = access(strace_load_[0].c_str(), X_OK) == 0;
+  }
+
+  bool run(int rounds, modelvet::tracer::Tracer* ebpf, modelvet::tracer::PtraceTracer* ptracer) {
+    bool ok = plain_round();  // warm-up: page cache, first-run costs; not counted
+    untraced_ = {};
+    for (int r = 0; r < rounds; ++r) {
+      std::vector<std::function<bool()>> order = {[&] { return plain_round(); }, [&] { return traced_round(ebpf, ptracer); },
+                                                  [&] { return strace_round(); }};
+      std::rotate(order.begin(), order.begin() + r % 3, order.end());  // no method always follows another
+      for (auto& step : order) ok = step() && ok;
+    }
+    return ok;
+  }
+
+  void print(const std::string& title) const {
+    double base = median(untraced_.wall), base_cpu = median(untraced_.load_cpu);
+    std::printf("%s\n", title.c_str());
+    std::printf("  %-18s %9s %8s %9s %8s\n", "", "wall ms", "ratio", "cpu ms", "ratio");
+    std::printf("  %-18s %9.1f %8s %9.1f %8s\n", "untraced", base, "", base_cpu, "");
+    auto row = [&](const std::string& name, const Series& s) {
+      double wall = median(s.wall), cpu = median(s.load_cpu);
+      std::printf("  %-18s %9.1f %7.3fx %9.1f %7.3fx\n", name.c_str(), wall, wall / base, cpu, cpu / base_cpu);
+    };
+    row(fmt::format("modelvet ({})", backend_), traced_);
+    if (have_strace_) row("strace -f", straced_);
+    else std::printf("  strace -f: not installed (scripts/setup.sh installs it)\n");
+    std::printf("  modelvet: finish/drain %.1f ms, tracer process CPU %.1f ms, events %llu, dropped %llu (over the session cap)\n",
+                median(traced_.finish), median(traced_.tracer_cpu),
+                static_cast<unsigned long long>(traced_.events.empty() ? 0 : traced_.events.back()),
+                static_cast<unsigned long long>(traced_.dropped.empty() ? 0 : traced_.dropped.back()));
+  }
+
+ private:
+  bool plain_round() {
+    RunTime t = timed_run(plain_, load_);
+    if (t.wall_ms >= 0) untraced_.add(t);
+    return t.wall_ms >= 0;
+  }
+  bool strace_round() {
+    if (!have_strace_) return true;
+    RunTime t = timed_run(strace_cg_, strace_load_);  // cpu: strace's own time included
+    if (t.wall_ms >= 0) straced_.add(t);
+    return t.wall_ms >= 0;
+  }
+  // A fresh cgroup watched for this run and finished (drained) after it: the whole cost.
+  bool traced_round(modelvet::tracer::Tracer* ebpf, modelvet::tracer::PtraceTracer* ptracer) {
+    Cgroup cg(parent_, "traced");
+    std::string error;
+    double cpu0 = cpu_ms(RUSAGE_SELF);
+    modelvet::tracer::Stats stats;
+    RunTime run;
+    Clock::time_point finish_start;
+    if (ebpf) {
+      auto session = ebpf->watch(cg.fd(), {}, &error);
+      if (!session) return std::fprintf(stderr, "watch: %s\n", error.c_str()), false;
+      run = timed_run(cg, load_);
+      finish_start = Clock::now();
+      ebpf->finish(*session);
+      stats = ebpf->stats(*session);
+    } else {
+      std::shared_ptr<modelvet::tracer::PtraceSession> session;
+      run = timed_run(cg, load_, [&](pid_t pid) { session = ptracer->watch_process(pid, &error); });
+      if (!session) return std::fprintf(stderr, "watch_process: %s\n", error.c_str()), false;
+      finish_start = Clock::now();
+      ptracer->finish(*session);
+      stats = ptracer->stats(*session);
+    }
+    if (run.wall_ms < 0) return false;
+    traced_.add(run);
+    traced_.finish.push_back(ms_since(finish_start));
+    traced_.tracer_cpu.push_back(cpu_ms(RUSAGE_SELF) - cpu0);
+    traced_.events.push_back(stats.events);
+    traced_.dropped.push_back(stats.dropped);
+    return true;
+  }
+
+  std::string parent_, backend_;
+  std::vector<std::string> load_, strace_load_;
+  bool have_strace_ = false;
+  Cgroup plain_, strace_cg_;
+  Series untraced_, traced_, straced_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -150,112 +243,42 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tracer_bench: run as root\n");
     return 2;
   }
-  std::string self = "/proc/self/exe";
   char exe[4096];
-  ssize_t n = readlink(self.c_str(), exe, sizeof exe - 1);
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n <= 0) return 2;
   exe[n] = '\0';
-  const std::vector<std::string> load = {exe, "--load"};
-  std::vector<std::string> strace_load = {"/usr/bin/strace", "-f", "-qq", "-o", "/dev/null", exe, "--load"};
-  bool have_strace = access(strace_load[0].c_str(), X_OK) == 0;
-
   std::string root = modelvet::tracer::find_cgroup2_mount();
   if (root.empty()) {
     std::fprintf(stderr, "tracer_bench: cgroup2 is not mounted\n");
     return 2;
   }
+
+  std::string error;
+  std::unique_ptr<modelvet::tracer::Tracer> ebpf;
+  std::unique_ptr<modelvet::tracer::PtraceTracer> ptracer;
+  if (backend == "ptrace") ptracer = std::make_unique<modelvet::tracer::PtraceTracer>();
+  else ebpf = modelvet::tracer::Tracer::start(&error);
+  if (!ebpf && !ptracer) {
+    std::fprintf(stderr, "tracer_bench: Tracer::start: %s\n", error.c_str());
+    return 1;
+  }
   std::string parent = fmt::format("{}/modelvet-bench-{}", root, getpid());
   mkdir(parent.c_str(), 0755);
-  int rc = 0;
+  bool ok = true;
   {
-    Cgroup plain(parent, "plain"), strace_cg(parent, "strace");
-    std::string error;
-    std::unique_ptr<modelvet::tracer::Tracer> ebpf;
-    std::unique_ptr<modelvet::tracer::PtraceTracer> ptracer;
-    if (backend == "ptrace") ptracer = std::make_unique<modelvet::tracer::PtraceTracer>();
-    else ebpf = modelvet::tracer::Tracer::start(&error);
-    if (!ebpf && !ptracer) {
-      std::fprintf(stderr, "tracer_bench: Tracer::start: %s\n", error.c_str());
-      return 1;
-    }
-
-    // One traced round: a fresh cgroup watched for this run, finished (drained) after it.
-    Series untraced, traced, straced;
-    auto traced_round = [&]() -> bool {
-      Cgroup cg(parent, "traced");
-      double cpu0 = cpu_ms(RUSAGE_SELF);
-      modelvet::Events events;
-      modelvet::tracer::Stats stats;
-      RunTime run;
-      double finish = 0;
-      if (ebpf) {
-        auto session = ebpf->watch(cg.fd(), {}, &error);
-        if (!session) return std::fprintf(stderr, "watch: %s\n", error.c_str()), false;
-        run = timed_run(cg, load);
-        auto t = Clock::now();
-        events = ebpf->finish(*session);
-        finish = ms_since(t);
-        stats = ebpf->stats(*session);
-      } else {
-        std::shared_ptr<modelvet::tracer::PtraceSession> session;
-        run = timed_run(cg, load, [&](pid_t pid) { session = ptracer->watch_process(pid, &error); });
-        if (!session) return std::fprintf(stderr, "watch_process: %s\n", error.c_str()), false;
-        auto t = Clock::now();
-        events = ptracer->finish(*session);
-        finish = ms_since(t);
-        stats = ptracer->stats(*session);
-      }
-      if (run.wall_ms < 0) return false;
-      traced.add(run);
-      traced.finish.push_back(finish);
-      traced.tracer_cpu.push_back(cpu_ms(RUSAGE_SELF) - cpu0);
-      traced.events.push_back(stats.events);
-      traced.dropped.push_back(stats.dropped);
-      return true;
-    };
-    auto plain_round = [&]() {
-      RunTime t = timed_run(plain, load);
-      if (t.wall_ms >= 0) untraced.add(t);
-      return t.wall_ms >= 0;
-    };
-    auto strace_round = [&]() {
-      if (!have_strace) return true;
-      RunTime t = timed_run(strace_cg, strace_load);  // cpu: strace's own time included
-      if (t.wall_ms >= 0) straced.add(t);
-      return t.wall_ms >= 0;
-    };
-
-    plain_round();  // warm-up: page cache, /bin/true, first-run costs
-    for (int r = 0; r < rounds; ++r) {
-      // Rotate the order so no method always runs right after another.
-      std::vector<std::function<bool()>> order = {plain_round, traced_round, strace_round};
-      std::rotate(order.begin(), order.begin() + r % 3, order.end());
-      for (auto& run : order)
-        if (!run()) rc = 1;
-    }
-    untraced.wall.erase(untraced.wall.begin());  // drop the warm-up
-    untraced.load_cpu.erase(untraced.load_cpu.begin());
-
-    double base = median(untraced.wall), tr = median(traced.wall), st = median(straced.wall);
-    double base_cpu = median(untraced.load_cpu), tr_cpu = median(traced.load_cpu), st_cpu = median(straced.load_cpu);
-    int syscalls = kIterations * 3 + kIterations / kGetppidEvery;
-    std::printf("load: %d x open+read+close /dev/null, %d getppid, %d fork+exec /bin/true (~%d syscalls); %d rounds\n",
-                kIterations, kIterations / kGetppidEvery, kExecs, syscalls, rounds);
-    std::printf("  %-18s %9s %8s %9s %8s\n", "", "wall ms", "ratio", "cpu ms", "ratio");
-    std::printf("  %-18s %9.1f %8s %9.1f %8s\n", "untraced", base, "", base_cpu, "");
-    std::printf("  %-18s %9.1f %7.3fx %9.1f %7.3fx\n", fmt::format("modelvet ({})", backend).c_str(), tr, tr / base, tr_cpu,
-                tr_cpu / base_cpu);
-    if (have_strace)
-      std::printf("  %-18s %9.1f %7.3fx %9.1f %7.3fx\n", "strace -f", st, st / base, st_cpu, st_cpu / base_cpu);
-    else
-      std::printf("  strace -f: not installed (scripts/setup.sh installs it)\n");
-    std::printf("  modelvet: finish/drain %.1f ms, tracer process CPU %.1f ms, events %llu, dropped %llu (over the session cap)\n",
-                median(traced.finish), median(traced.tracer_cpu),
-                static_cast<unsigned long long>(traced.events.empty() ? 0 : traced.events.back()),
-                static_cast<unsigned long long>(traced.dropped.empty() ? 0 : traced.dropped.back()));
-    std::printf("  (medians; wall: fork to exit of the load; cpu: the load's own user+system time, which the\n"
-                "   other jobs on a shared machine disturb less)\n");
+    Comparison syscall_heavy(parent, backend, {exe, "--load"});
+    ok = syscall_heavy.run(rounds, ebpf.get(), ptracer.get()) && ok;
+    syscall_heavy.print(fmt::format(
+        "syscall-heavy load: {} x open+read+close /dev/null, {} getppid, {} fork+exec /bin/true (~{} syscalls, ~{} events); {} rounds",
+        kIterations, kIterations / kGetppidEvery, kExecs, kIterations * 3 + kIterations / kGetppidEvery, kIterations * 2, rounds));
   }
+  if (access(kPython, X_OK) == 0) {  // what a detonation does: start Python, import a framework
+    Comparison python(parent, backend, {kPython, "-c", "import numpy"});
+    ok = python.run(rounds, ebpf.get(), ptracer.get()) && ok;
+    python.print(fmt::format("typical load: {} -c 'import numpy'; {} rounds", kPython, rounds));
+  }
+  std::printf("(medians; wall: fork to exit of the load; cpu: the load's own user+system time, which the other\n"
+              " jobs of a shared machine disturb less)\n");
   rmdir(parent.c_str());
-  return rc;
+  return ok ? 0 : 1;
 }

@@ -491,3 +491,15 @@ TEST(PolicyEngine, StubbedExecutionGadgetIsSuspiciousAndAMissingDataClassIsNot) 
 
 }  // namespace
 }  // namespace modelvet::policy
+
+namespace modelvet::policy {
+namespace {
+
+TEST(PolicyEngine, ContainerRuntimeSocketIsAnEscapeAttempt) {
+  Trace t;
+  t.kernel("connect", {{"family", "unix"}, {"path", "/var/run/docker.sock"}, {"ret", -2}}).load_ok();
+  expect_verdict(run(t), "malicious", "escape.runtime_socket", "malicious", "T1611");
+}
+
+}  // namespace
+}  // namespace modelvet::policy
