@@ -121,6 +121,10 @@ nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
   for (const Event& e : trace.events)
     if (e.source == kSourcePython && e.kind == "stub") stubs.push_back(str_field(e.data, "module") + "." + str_field(e.data, "name"));
   if (!stubs.empty()) load_json["stubbed"] = stubs;
+  // The harness marks its shutdown; without that mark its pipe went quiet early (a payload may
+  // close or flood it, or end the process), and everything after is unreported by Python.
+  if (!find_python(trace.events, "phase", "shutdown"))
+    load_json["harness_pipe"] = "went silent before shutdown: Python-level events after that point are missing";
   r["load"] = load_json;
   r["tracer"] = h.value("tracer", nlohmann::json::object());
   r["timing_ms"] = run.value("timing_ms", nlohmann::json::object());
