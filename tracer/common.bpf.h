@@ -11,7 +11,8 @@
 #include "tracer/trace_records.h"
 
 #define MV_MAX_JAILS 256
-#define MV_MAX_INFLIGHT 65536
+#define MV_RB_HIGH_SIZE (16 * 1024 * 1024)
+#define MV_RB_BULK_SIZE (8 * 1024 * 1024)
 
 /* Jails being recorded: cgroup id -> redirect ports and per-jail counters. */
 struct {
@@ -23,27 +24,33 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 16 * 1024 * 1024);
+  __uint(max_entries, MV_RB_HIGH_SIZE);
 } rb_high SEC(".maps") __weak;
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 8 * 1024 * 1024);
+  __uint(max_entries, MV_RB_BULK_SIZE);
 } rb_bulk SEC(".maps") __weak;
 
-/* The syscall each task of a jail is inside, written at sys_enter: sys_exit pairs with it to
- * report results, and a sys_exit without it is a syscall seccomp rejected before sys_enter. */
+/* A syscall's number and arguments, as the handlers see them at sys_exit. */
 struct inflight_syscall {
   __u64 args[6];
   __u64 nr;
 };
 
+/* The syscall each task of a jail is inside (nr + 1; 0 = none), written at sys_enter in
+ * task-local storage (cheaper than a hash keyed by tid, freed with the task): sys_exit pairs
+ * with it, and a sys_exit without it is a syscall seccomp rejected before sys_enter. */
+struct entered_mark {
+  __u64 nr_plus_one;
+};
+
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, MV_MAX_INFLIGHT);
-  __type(key, __u32);
-  __type(value, struct inflight_syscall);
-} inflight SEC(".maps") __weak;
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct entered_mark);
+} entered SEC(".maps") __weak;
 
 /* Host-wide losses per ring (all jails together); the per-jail split is in `watched`. */
 struct {
@@ -89,14 +96,20 @@ static __always_inline void fill_header(struct mv_header *h, const struct mv_jai
   bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
+/* Waking a reader costs more than a record (an irq_work and a context switch): the readers
+ * poll every 20 ms anyway, so a record wakes them only once its ring is a quarter full. */
+static __always_inline __u64 wakeup_flag(__u64 pending, __u64 capacity) {
+  return pending > capacity / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 /* Copies `size` bytes of `rec` into the chosen ring; a full ring is counted, never silent. */
 static __always_inline void emit(const struct mv_jail *jail, __u32 ring, void *rec, __u64 size) {
   long err;
   ring &= 1;
   if (ring == MV_RING_HIGH)
-    err = bpf_ringbuf_output(&rb_high, rec, size, 0);
+    err = bpf_ringbuf_output(&rb_high, rec, size, wakeup_flag(bpf_ringbuf_query(&rb_high, BPF_RB_AVAIL_DATA), MV_RB_HIGH_SIZE));
   else
-    err = bpf_ringbuf_output(&rb_bulk, rec, size, 0);
+    err = bpf_ringbuf_output(&rb_bulk, rec, size, wakeup_flag(bpf_ringbuf_query(&rb_bulk, BPF_RB_AVAIL_DATA), MV_RB_BULK_SIZE));
   if (err) {
     __sync_fetch_and_add(&jail->watch->dropped[ring], 1);
     __u64 *global = bpf_map_lookup_elem(&ring_drops, &ring);

@@ -26,10 +26,7 @@ int BPF_PROG(on_exit) {
   struct mv_jail jail;
   if (!current_jail(&jail)) return 0;
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  /* A task that dies inside a syscall (exit_group never returns) leaves no entry behind. */
-  __u32 tid = (__u32)pid_tgid;
-  bpf_map_delete_elem(&inflight, &tid);
-  if (tid != (pid_tgid >> 32)) return 0; /* only the main thread ends the process */
+  if ((__u32)pid_tgid != (pid_tgid >> 32)) return 0; /* only the main thread ends the process */
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
   struct mv_proc_rec rec = {};
   fill_header(&rec.h, &jail, MV_REC_EXIT);

@@ -37,6 +37,14 @@ class Session {
     raw_.push_back(std::move(e));
   }
 
+  // True (and counted) when the ring's share of the session is full: the record is not kept.
+  bool count_if_capped(int ring) {
+    std::lock_guard lock(mu_);
+    if (finished_ || kept_[ring] < kMaxKept[ring]) return false;
+    ++capped_[ring];
+    return true;
+  }
+
   void add_hook(bpf_link* link) { links_.push_back(link); }
   void detach_hooks() {
     for (bpf_link* l : links_) bpf_link__destroy(l);

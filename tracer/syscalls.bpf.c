@@ -19,23 +19,26 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define MV_EPERM 1
 #define MV_EACCES 13
 
+/* One read of the saved user registers (pt_regs' layout is the x86_64 ABI) instead of one
+ * helper call per argument: this runs for every syscall of a jail. */
 static __always_inline void read_syscall_args(struct pt_regs *regs, struct inflight_syscall *call) {
-  call->args[0] = BPF_CORE_READ(regs, di);
-  call->args[1] = BPF_CORE_READ(regs, si);
-  call->args[2] = BPF_CORE_READ(regs, dx);
-  call->args[3] = BPF_CORE_READ(regs, r10);
-  call->args[4] = BPF_CORE_READ(regs, r8);
-  call->args[5] = BPF_CORE_READ(regs, r9);
+  struct pt_regs r;
+  if (bpf_probe_read_kernel(&r, sizeof(r), regs)) return;
+  call->args[0] = r.di;
+  call->args[1] = r.si;
+  call->args[2] = r.dx;
+  call->args[3] = r.r10;
+  call->args[4] = r.r8;
+  call->args[5] = r.r9;
 }
 
+/* Only the mark: the arguments are read at sys_exit, where the registers still hold them. */
 SEC("raw_tp/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id) {
   struct mv_jail jail;
   if (!current_jail(&jail)) return 0;
-  struct inflight_syscall call = {.nr = (__u64)id};
-  read_syscall_args(regs, &call);
-  __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  bpf_map_update_elem(&inflight, &tid, &call, BPF_ANY);
+  struct entered_mark *mark = bpf_task_storage_get(&entered, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (mark) mark->nr_plus_one = (__u64)id + 1;
   return 0;
 }
 
@@ -46,17 +49,14 @@ SEC("raw_tp/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret) {
   struct mv_jail jail;
   if (!current_jail(&jail)) return 0;
-  __u32 tid = (__u32)bpf_get_current_pid_tgid();
   __u64 nr = BPF_CORE_READ(regs, orig_ax);
-  struct inflight_syscall *entered = bpf_map_lookup_elem(&inflight, &tid);
+  struct entered_mark *mark = bpf_task_storage_get(&entered, bpf_get_current_task_btf(), 0, 0);
+  bool was_entered = mark && mark->nr_plus_one == nr + 1;
+  if (mark) mark->nr_plus_one = 0;
+  if (!was_entered && !is_denial(ret)) return 0;
   struct inflight_syscall call = {.nr = nr};
-  if (entered && entered->nr == nr) {
-    call = *entered;
-    bpf_map_delete_elem(&inflight, &tid);
-  } else {
-    if (entered) bpf_map_delete_elem(&inflight, &tid);
-    if (!is_denial(ret)) return 0;
-    read_syscall_args(regs, &call);
+  read_syscall_args(regs, &call);
+  if (!was_entered) {
     struct mv_syscall_rec *rec = new_syscall_rec(&jail, MV_REC_DENIED, &call, ret);
     if (rec) send_syscall_rec(&jail, MV_RING_HIGH, rec);
     return 0;

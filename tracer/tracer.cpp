@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdarg>
+#include <cstddef>
 #include <cstring>
 #include <shared_mutex>
 #include <thread>
@@ -97,15 +98,21 @@ struct Tracer::Impl {
 
   static int on_record(void* ctx, void* data, size_t size) {
     auto* reader = static_cast<Reader*>(ctx);
-    auto decoded = decode_record(data, size);
-    if (!decoded) return 0;
+    if (size < sizeof(mv_header)) return 0;
+    uint64_t cgroup_id;
+    memcpy(&cgroup_id, static_cast<const char*>(data) + offsetof(mv_header, cgroup_id), sizeof(cgroup_id));
     std::shared_ptr<Session> session;
     {
       std::shared_lock lock(reader->impl->sessions_mu);
-      auto it = reader->impl->sessions.find(decoded->cgroup_id);
+      auto it = reader->impl->sessions.find(cgroup_id);
       if (it == reader->impl->sessions.end()) return 0;
       session = it->second;
     }
+    // Past the session's cap a record is only counted: decoding it would be wasted work
+    // competing with the traced program for the CPU.
+    if (session->count_if_capped(reader->ring)) return 0;
+    auto decoded = decode_record(data, size);
+    if (!decoded) return 0;
     session->add(std::move(decoded->event), reader->ring);
     return 0;
   }

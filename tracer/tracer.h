@@ -3,7 +3,8 @@
 // jail does (exec, fork/exit, files, network, denied and dangerous syscalls), scoped by the
 // jail's cgroup-v2 directory, and cgroup sock_addr hooks that steer the jail's traffic to its
 // fake services. One Tracer per process serves many jails at once; their events never mix.
-// Event kinds and fields: tracer/README.md.
+// Event kinds and fields: tracer/README.md. Where BPF is refused, tracer/ptrace_tracer.h is
+// the fallback (same events, backend "ptrace", follows a process tree instead of a cgroup).
 #include <cstdint>
 #include <memory>
 #include <string>
