@@ -170,3 +170,37 @@ TEST(EndToEnd, TruncatedFileIsAnErrorWithAReason) {
 }
 
 
+
+// The ptrace fallback (hosts without BPF) on the same samples as eBPF: the same verdicts, each
+// report labelled with the backend that observed it.
+TEST(EndToEnd, BothTracerBackendsReachTheSameVerdicts) {
+  assert_jail_is_isolated();
+  const std::string demo = std::string(MODELVET_BINARY_DIR) + "/demo-corpus";
+  std::map<std::string, std::string> label;
+  {
+    std::ifstream in(demo + "/manifest.jsonl");
+    std::string line;
+    while (std::getline(in, line))
+      if (!line.empty()) {
+        auto row = nlohmann::json::parse(line);
+        label[row["file"].get<std::string>()] = row["label"].get<std::string>();
+      }
+  }
+  ASSERT_GE(label.size(), 8u);
+  std::map<std::string, std::map<std::string, std::string>> verdicts;  // backend → file → verdict
+  for (const std::string backend : {"ebpf", "ptrace"}) {
+    auto r = run_command(fmt::format("{} scan --tracer {} --format json --jobs 2 {}/malicious {}/benign 2>/dev/null",
+                                     kBinary, backend, demo, demo));
+    auto doc = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << backend;
+    EXPECT_EQ(doc["host"]["tracer"], backend);
+    for (const auto& res : doc["results"]) {
+      EXPECT_EQ(res["tracer"]["backend"], backend);
+      verdicts[backend][fs::relative(res["path"].get<std::string>(), demo).string()] = res["verdict"];
+    }
+  }
+  for (const auto& [file, expected] : label) {
+    EXPECT_EQ(verdicts["ebpf"][file], expected) << file;
+    EXPECT_EQ(verdicts["ptrace"][file], expected) << file << " (ptrace)";
+  }
+}

@@ -17,7 +17,7 @@
 
 #include "harness/harness.h"
 #include "policies/policy.h"
-#include "tracer/tracer.h"
+#include "verifier/observer.h"
 #include "verifier/classify.h"
 #include "verifier/doctor.h"
 #include "verifier/inputs.h"
@@ -44,6 +44,7 @@ struct VerifyFlags {
   std::string loader = "auto";
   int jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int grace_ms = 1500;
+  std::string tracer = "auto";
   bool quiet = false, verbose = false;
 };
 
@@ -57,6 +58,8 @@ void add_verify_flags(CLI::App* cmd, VerifyFlags& f) {
   cmd->add_option("--loader", f.loader, "force a loader (default: sniffed from content)")->check(CLI::IsMember(kLoaders));
   cmd->add_option("--jobs,-j", f.jobs, "parallel detonations")->check(CLI::Range(1, 256));
   cmd->add_option("--grace-ms", f.grace_ms, "time after the load for threads, timers and daemons to act")->check(CLI::Range(0, 600000));
+  cmd->add_option("--tracer", f.tracer, "auto (eBPF, else the ptrace fallback), ebpf, or ptrace")
+      ->check(CLI::IsMember({"auto", "ebpf", "ptrace"}));
   cmd->add_flag("--quiet,-q", f.quiet, "no progress or diagnostics on stderr");
   cmd->add_flag("--verbose,-v", f.verbose, "more diagnostics on stderr");
 }
@@ -97,11 +100,12 @@ bool emit(const std::string& text, const std::string& output) {
   return true;
 }
 
-// The process-wide tracer; its absence makes every detonation an `error`, never unobserved.
-std::unique_ptr<tracer::Tracer> start_tracer(std::string* error, bool quiet) {
-  auto t = tracer::Tracer::start(error);
-  if (!t && !quiet) fmt::print(stderr, "modelvet: tracer unavailable ({}); files will be reported as error\n", *error);
-  return t;
+// The process-wide observer; its absence makes every detonation an `error`, never unobserved.
+std::unique_ptr<Observer> start_observer(const std::string& choice, std::string* error, bool quiet) {
+  auto o = Observer::start(choice, error);
+  if (!o && !quiet) fmt::print(stderr, "modelvet: tracer unavailable ({}); files will be reported as error\n", *error);
+  if (o && !error->empty() && !quiet) fmt::print(stderr, "modelvet: {}\n", *error);
+  return o;
 }
 
 int run_scan(const std::vector<std::string>& paths, const VerifyFlags& f) {
@@ -111,7 +115,7 @@ int run_scan(const std::vector<std::string>& paths, const VerifyFlags& f) {
   std::vector<InputFile> files = expand_paths(paths, &errors);
   for (const auto& e : errors) fmt::print(stderr, "modelvet: {}\n", e);
   std::string tracer_error;
-  auto tracer = start_tracer(&tracer_error, f.quiet);
+  auto tracer = start_observer(f.tracer, &tracer_error, f.quiet);
   Verifier verifier(*pol, tracer.get(), tracer_error);
   VerifyOptions base = options_from(f);
 
@@ -191,7 +195,7 @@ int run_batch(const std::vector<std::string>& inputs, const VerifyFlags& f, cons
   }
   std::ostream& out = f.output.empty() ? std::cout : file_out;
   std::string tracer_error;
-  auto tracer = start_tracer(&tracer_error, f.quiet);
+  auto tracer = start_observer(f.tracer, &tracer_error, f.quiet);
   Verifier verifier(*pol, tracer.get(), tracer_error);
   VerifyOptions base = options_from(f);
 

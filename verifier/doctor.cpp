@@ -82,10 +82,14 @@ nlohmann::json run_doctor() {
   } else {
     tracer_json["error"] = error;
   }
-  bool ready = ns && seccomp_ok && !cg2.empty() && t != nullptr;
-  mode = ready ? fmt::format("detonate: namespaces+seccomp, tracer {}", t->backend())
+  // Without BPF the ptrace fallback observes the jail (same events, no connection steering).
+  bool ready = ns && seccomp_ok && !cg2.empty();
+  std::string backend = t ? t->backend() : "ptrace (fallback)";
+  tracer_json["fallback"] = "ptrace: used when eBPF cannot load (--tracer auto), or with --tracer ptrace";
+  mode = ready ? fmt::format("detonate: namespaces+seccomp, tracer {}", backend)
                : "refuse: every file will be reported as `error` (see the failed checks)";
-  return {{"host", host_info(t.get())}, {"checks", checks}, {"tracer", tracer_json}, {"victim_libraries", libs},
+  nlohmann::json host = {{"kernel", host_info(nullptr)["kernel"]}, {"tracer", backend}, {"sandbox", "namespaces+seccomp"}};
+  return {{"host", host}, {"checks", checks}, {"tracer", tracer_json}, {"victim_libraries", libs},
           {"mode", mode}, {"ready", ready}};
 }
 

@@ -13,6 +13,7 @@
 #include "sandbox/rootfs.h"
 #include "sandbox/seccomp_filter.h"
 #include "tracer/tracer.h"
+#include "verifier/observer.h"
 #include "verifier/classify.h"
 #include "verifier/file_info.h"
 
@@ -79,14 +80,14 @@ void attribute_destinations(Events& events) {
 
 }  // namespace
 
-nlohmann::json host_info(const tracer::Tracer* tracer) {
+nlohmann::json host_info(const Observer* observer) {
   return {{"kernel", kernel_release()},
-          {"tracer", tracer ? tracer->backend() : "none"},
+          {"tracer", observer ? observer->backend() : "none"},
           {"sandbox", "namespaces+seccomp"}};
 }
 
-Verifier::Verifier(policy::Policy policy, tracer::Tracer* tracer, std::string tracer_error)
-    : policy_(std::move(policy)), tracer_(tracer), tracer_error_(std::move(tracer_error)) {}
+Verifier::Verifier(policy::Policy policy, Observer* observer, std::string observer_error)
+    : policy_(std::move(policy)), observer_(observer), observer_error_(std::move(observer_error)) {}
 
 nlohmann::json Verifier::verify(const std::string& path, const VerifyOptions& opt, int slot) const {
   auto t0 = std::chrono::steady_clock::now();
@@ -103,7 +104,7 @@ nlohmann::json Verifier::verify(const std::string& path, const VerifyOptions& op
   sample["loader"] = loader;
   if (loader.empty())
     return error_result(sample, fmt::format("unsupported format '{}': no loader would open it", report.sniff.format));
-  if (!tracer_) return error_result(sample, "tracer unavailable, refusing to detonate unobserved: " + tracer_error_);
+  if (!observer_) return error_result(sample, "tracer unavailable, refusing to detonate unobserved: " + observer_error_);
 
   sandbox::JailConfig jail;
   jail.model_path = path;
@@ -113,17 +114,17 @@ nlohmann::json Verifier::verify(const std::string& path, const VerifyOptions& op
   jail.harness_args = {"__harness", "--file", "{model}", "--loader", loader, "--format", report.sniff.format,
                        "--event-fd", "3", "--grace-ms", std::to_string(opt.grace_ms)};
 
-  std::shared_ptr<tracer::Session> session;
+  std::unique_ptr<Observation> observation;
   sandbox::JailOutcome out = sandbox::run_jail(jail, [&](const sandbox::JailHandle& h, std::string* error) {
-    session = tracer_->watch(h.cgroup_fd, tracer::RedirectTarget{h.tcp_port, h.udp_port}, error);
-    return session != nullptr;
+    observation = observer_->watch(h, error);
+    return observation != nullptr;
   });
 
   Trace trace;
   tracer::Stats stats;
-  if (session) {
-    trace.events = tracer_->finish(*session);
-    stats = tracer_->stats(*session);
+  if (observation) {
+    trace.events = observation->finish();
+    stats = observation->stats();
   }
   drop_setup_events(trace.events, out.exec_t_ns);
   size_t malformed = 0;
@@ -162,11 +163,11 @@ nlohmann::json Verifier::verify(const std::string& path, const VerifyOptions& op
   trace.header = {
       {"modelvet_trace", kTraceFormatVersion},
       {"tool", {{"name", "modelvet"}, {"version", MODELVET_VERSION}}},
-      {"host", host_info(tracer_)},
+      {"host", host_info(observer_)},
       {"sample", sample},
       {"policy", {{"name", policy_.name}, {"sha256", policy_.sha256}}},
       {"sandbox", sandbox_settings(opt.limits)},
-      {"tracer", {{"backend", tracer_->backend()}, {"events", stats.events}, {"dropped", stats.dropped},
+      {"tracer", {{"backend", observer_->backend()}, {"events", stats.events}, {"dropped", stats.dropped},
                   {"per_buffer", stats.per_buffer}}},
       {"run", {{"ran", out.ran}, {"error", out.error}, {"timed_out", out.timed_out}, {"timeout_ms", jail.timeout_ms},
                {"limits_hit", out.limits_hit}, {"harness_exit", out.exit_code}, {"harness_end", harness_end},

@@ -10,7 +10,7 @@
 #include "verifier/trace.h"
 
 namespace modelvet {
-namespace tracer { class Tracer; }
+class Observer;
 
 struct VerifyOptions {
   std::string loader = "auto";   // or a forced loader id
@@ -23,18 +23,18 @@ struct VerifyOptions {
 
 class Verifier {
  public:
-  // tracer may be null: every detonation then fails closed with `error` and tracer_error.
-  Verifier(policy::Policy policy, tracer::Tracer* tracer, std::string tracer_error);
+  // observer may be null: every detonation then fails closed with `error` and observer_error.
+  Verifier(policy::Policy policy, Observer* observer, std::string observer_error);
   nlohmann::json verify(const std::string& path, const VerifyOptions& options, int slot) const;
   const policy::Policy& policy() const { return policy_; }
 
  private:
   policy::Policy policy_;
-  tracer::Tracer* tracer_;
-  std::string tracer_error_;
+  Observer* observer_;
+  std::string observer_error_;
 };
 
 // The host block of the report: kernel release, tracer backend, sandbox kind.
-nlohmann::json host_info(const tracer::Tracer* tracer);
+nlohmann::json host_info(const Observer* observer);
 
 }  // namespace modelvet

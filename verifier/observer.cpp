@@ -1,0 +1,76 @@
+#include "verifier/observer.h"
+
+#include "tracer/ptrace_tracer.h"
+
+namespace modelvet {
+namespace {
+
+class EbpfObservation : public Observation {
+ public:
+  EbpfObservation(tracer::Tracer* t, std::shared_ptr<tracer::Session> s) : tracer_(t), session_(std::move(s)) {}
+  Events finish() override { return tracer_->finish(*session_); }
+  tracer::Stats stats() const override { return tracer_->stats(*session_); }
+
+ private:
+  tracer::Tracer* tracer_;
+  std::shared_ptr<tracer::Session> session_;
+};
+
+// eBPF scoped to the jail's cgroup; its cgroup hooks also steer connections to the fake network.
+class EbpfObserver : public Observer {
+ public:
+  explicit EbpfObserver(std::unique_ptr<tracer::Tracer> t) : tracer_(std::move(t)) {}
+  std::string backend() const override { return tracer_->backend(); }
+  std::vector<std::string> active_hooks() const override { return tracer_->active_hooks(); }
+  std::unique_ptr<Observation> watch(const sandbox::JailHandle& jail, std::string* error) override {
+    auto s = tracer_->watch(jail.cgroup_fd, tracer::RedirectTarget{jail.tcp_port, jail.udp_port}, error);
+    return s ? std::make_unique<EbpfObservation>(tracer_.get(), std::move(s)) : nullptr;
+  }
+
+ private:
+  std::unique_ptr<tracer::Tracer> tracer_;
+};
+
+class PtraceObservation : public Observation {
+ public:
+  PtraceObservation(tracer::PtraceTracer* t, std::shared_ptr<tracer::PtraceSession> s)
+      : tracer_(t), session_(std::move(s)) {}
+  Events finish() override { return tracer_->finish(*session_); }
+  tracer::Stats stats() const override { return tracer_->stats(*session_); }
+
+ private:
+  tracer::PtraceTracer* tracer_;
+  std::shared_ptr<tracer::PtraceSession> session_;
+};
+
+// ptrace from the jail's init on: same events, no connection steering (connections to outside
+// addresses fail in the jail's lo-only namespace, and are recorded with where they were meant to go).
+class PtraceObserver : public Observer {
+ public:
+  std::string backend() const override { return tracer_.backend(); }
+  std::vector<std::string> active_hooks() const override { return {"ptrace (fallback: no BPF on this host)"}; }
+  std::unique_ptr<Observation> watch(const sandbox::JailHandle& jail, std::string* error) override {
+    auto s = tracer_.watch_process(jail.init_pid, error);
+    return s ? std::make_unique<PtraceObservation>(&tracer_, std::move(s)) : nullptr;
+  }
+
+ private:
+  tracer::PtraceTracer tracer_;
+};
+
+}  // namespace
+
+std::unique_ptr<Observer> Observer::start(const std::string& choice, std::string* error) {
+  if (choice != "ptrace") {
+    std::string bpf_error;
+    if (auto t = tracer::Tracer::start(&bpf_error)) return std::make_unique<EbpfObserver>(std::move(t));
+    if (choice == "ebpf") {
+      *error = bpf_error;
+      return nullptr;
+    }
+    *error = "eBPF unavailable (" + bpf_error + "): using the ptrace fallback";
+  }
+  return std::make_unique<PtraceObserver>();
+}
+
+}  // namespace modelvet
