@@ -4,7 +4,13 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <fstream>
+#include <map>
 #include <string>
+#include <vector>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include <gtest/gtest.h>
 
@@ -46,6 +52,32 @@ inline void assert_jail_is_isolated() {
   });
   ASSERT_TRUE(out.ran) << out.error;
   ASSERT_TRUE(view.isolated()) << "jail network namespace has a route out: refusing to detonate";
+}
+
+// The rows of a corpus's manifest.jsonl (file, label, technique, format, ...).
+inline std::vector<nlohmann::json> read_manifest(const std::string& dir) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(dir + "/manifest.jsonl");
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+// label → verdict → count, printed as the confusion matrix of a corpus run.
+using ConfusionMatrix = std::map<std::string, std::map<std::string, int>>;
+
+inline std::string confusion_table(ConfusionMatrix matrix) {
+  const std::vector<std::string> verdicts = {"malicious", "suspicious", "benign", "error", "missing"};
+  std::string table = fmt::format("{:<12}", "label\\got");
+  for (const auto& v : verdicts) table += fmt::format("{:>12}", v);
+  table += "\n";
+  for (const std::string label : {"malicious", "suspicious", "benign"}) {
+    table += fmt::format("{:<12}", label);
+    for (const auto& v : verdicts) table += fmt::format("{:>12}", matrix[label][v]);
+    table += "\n";
+  }
+  return table;
 }
 
 }  // namespace modelvet::testing

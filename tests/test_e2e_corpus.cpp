@@ -23,20 +23,12 @@ namespace {
 
 const std::string kCorpus = std::string(MODELVET_BINARY_DIR) + "/corpus";
 
-std::vector<nlohmann::json> manifest() {
-  std::vector<nlohmann::json> rows;
-  std::ifstream in(kCorpus + "/manifest.jsonl");
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
-  return rows;
-}
 
 }  // namespace
 
 TEST(EndToEnd, CorpusVerdictsMatchLabels) {
   assert_jail_is_isolated();
-  auto rows = manifest();
+  auto rows = modelvet::testing::read_manifest(kCorpus);
   ASSERT_GE(rows.size(), 30u) << "corpus missing: build the `corpus` target";
   int malicious = 0, benign = 0;
   for (const auto& r : rows) {
@@ -58,8 +50,7 @@ TEST(EndToEnd, CorpusVerdictsMatchLabels) {
   std::map<std::string, nlohmann::json> by_file;
   for (const auto& res : doc["results"]) by_file[fs::relative(res["path"].get<std::string>(), kCorpus).string()] = res;
 
-  const std::vector<std::string> verdicts = {"malicious", "suspicious", "benign", "error"};
-  std::map<std::string, std::map<std::string, int>> matrix;
+  modelvet::testing::ConfusionMatrix matrix;
   std::vector<std::string> wrong;
   for (const auto& row : rows) {
     std::string file = row["file"], label = row["label"];
@@ -71,14 +62,7 @@ TEST(EndToEnd, CorpusVerdictsMatchLabels) {
       wrong.push_back(fmt::format("{} [{}]: expected {}, got {} — {}", file, row.value("technique", ""), label, got, why));
     }
   }
-  std::string table = fmt::format("\n{:<12}", "label\\got");
-  for (const auto& v : verdicts) table += fmt::format("{:>12}", v);
-  table += "\n";
-  for (const std::string label : {"malicious", "suspicious", "benign"}) {
-    table += fmt::format("{:<12}", label);
-    for (const auto& v : verdicts) table += fmt::format("{:>12}", matrix[label][v]);
-    table += "\n";
-  }
+  std::string table = "\n" + modelvet::testing::confusion_table(matrix);
   std::cout << table << std::endl;
   for (const auto& w : wrong) ADD_FAILURE() << w;
   EXPECT_EQ(r.exit_code, 1);  // malicious files present
@@ -177,15 +161,7 @@ TEST(EndToEnd, BothTracerBackendsReachTheSameVerdicts) {
   assert_jail_is_isolated();
   const std::string demo = std::string(MODELVET_BINARY_DIR) + "/demo-corpus";
   std::map<std::string, std::string> label;
-  {
-    std::ifstream in(demo + "/manifest.jsonl");
-    std::string line;
-    while (std::getline(in, line))
-      if (!line.empty()) {
-        auto row = nlohmann::json::parse(line);
-        label[row["file"].get<std::string>()] = row["label"].get<std::string>();
-      }
-  }
+  for (const auto& row : modelvet::testing::read_manifest(demo)) label[row["file"]] = row["label"];
   ASSERT_GE(label.size(), 8u);
   std::map<std::string, std::map<std::string, std::string>> verdicts;  // backend → file → verdict
   for (const std::string backend : {"ebpf", "ptrace"}) {

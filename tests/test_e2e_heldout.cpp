@@ -34,28 +34,6 @@ uint32_t heldout_seed() {
   return static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(now).count() % 1000000007);
 }
 
-std::vector<nlohmann::json> read_manifest(const std::string& dir) {
-  std::vector<nlohmann::json> rows;
-  std::ifstream in(dir + "/manifest.jsonl");
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
-  return rows;
-}
-
-std::string confusion_matrix(std::map<std::string, std::map<std::string, int>>& matrix) {
-  const std::vector<std::string> verdicts = {"malicious", "suspicious", "benign", "error", "missing"};
-  std::string table = fmt::format("{:<12}", "label\\got");
-  for (const auto& v : verdicts) table += fmt::format("{:>12}", v);
-  table += "\n";
-  for (const std::string label : {"malicious", "suspicious", "benign"}) {
-    table += fmt::format("{:<12}", label);
-    for (const auto& v : verdicts) table += fmt::format("{:>12}", matrix[label][v]);
-    table += "\n";
-  }
-  return table;
-}
-
 }  // namespace
 
 TEST(EndToEnd, HeldOutSamplesVerdictsMatchLabels) {
@@ -68,7 +46,7 @@ TEST(EndToEnd, HeldOutSamplesVerdictsMatchLabels) {
   auto gen = run_command(fmt::format("{} {} --out {} --seed {} 2>&1", kPython, kGenerator, kOut, seed));
   ASSERT_EQ(gen.exit_code, 0) << gen.out;
   std::cout << gen.out;
-  auto rows = read_manifest(kOut);
+  auto rows = modelvet::testing::read_manifest(kOut);
   int malicious = 0, benign = 0;
   for (const auto& r : rows) {
     malicious += r["label"] == "malicious";
@@ -86,7 +64,7 @@ TEST(EndToEnd, HeldOutSamplesVerdictsMatchLabels) {
   std::map<std::string, nlohmann::json> by_file;
   for (const auto& res : doc["results"]) by_file[fs::relative(res["path"].get<std::string>(), kOut).string()] = res;
 
-  std::map<std::string, std::map<std::string, int>> matrix;
+  modelvet::testing::ConfusionMatrix matrix;
   std::vector<std::string> wrong;
   for (const auto& row : rows) {
     std::string file = row["file"], label = row["label"];
@@ -100,7 +78,7 @@ TEST(EndToEnd, HeldOutSamplesVerdictsMatchLabels) {
                                 seed, file, row.value("technique", ""), row.value("format", ""), label, got, why,
                                 row.value("description", ""), traces, sha));
   }
-  std::cout << "\n" << confusion_matrix(matrix) << std::endl;
+  std::cout << "\n" << modelvet::testing::confusion_table(matrix) << std::endl;
   for (const auto& w : wrong) ADD_FAILURE() << w;
   EXPECT_EQ(scan.exit_code, 1);  // malicious files present
 
