@@ -28,7 +28,7 @@ sys.dont_write_bytecode = True
 
 FIELDS = ("file", "label", "technique", "format", "description", "expect_evidence")
 FORMATS = {"pickle", "dill", "paddle", "joblib", "pytorch-zip", "pytorch-legacy", "torchscript",
-           "7z-pytorch", "numpy-npy", "numpy-npz", "keras-h5"}
+           "7z-pytorch", "numpy-npy", "numpy-npz", "keras-h5", "savedmodel"}
 # Intentionally malformed: the payload runs, then the stream ends early.
 BROKEN = {"truncated-after-payload"}
 # Globals no benign model needs; any of them in a benign sample is a corpus bug.
@@ -160,6 +160,53 @@ def sevenz_pickles(path):
     return pickles
 
 
+def _proto_fields(data):
+    """(field number, wire type, value) of one protobuf message level: varints and byte strings."""
+    pos = 0
+
+    def varint():
+        nonlocal pos
+        shift = value = 0
+        while True:
+            byte = data[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return value
+    while pos < len(data):
+        key = varint()
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            yield number, wire, varint()
+        elif wire == 2:
+            n = varint()
+            yield number, wire, data[pos:pos + n]
+            pos += n
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+
+
+def savedmodel_layers(path):
+    """The layer metadata JSON of keras_metadata.pb (SavedMetadata.nodes[].metadata)."""
+    with open(os.path.join(path, "keras_metadata.pb"), "rb") as f:
+        data = f.read()
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise ValueError("no saved_model.pb")
+    return [json.loads(meta) for number, _, node in _proto_fields(data) if number == 1
+            for field, _, meta in _proto_fields(node) if field == 5]
+
+
+def savedmodel_lambda_names(path):
+    import marshal
+    names = set()
+    for layer in savedmodel_layers(path):
+        if layer.get("class_name") == "Lambda":
+            code = marshal.loads(base64.decodebytes(layer["config"]["function"][0].encode()))
+            names |= set(code.co_names)
+    return names
+
+
 def keras_lambda_names(path):
     """co_names of the Lambda layer's marshalled code (decoding a code object runs nothing)."""
     import h5py
@@ -180,6 +227,8 @@ def keras_lambda_names(path):
 
 def imports_of(path, fmt):
     """What a file would import/call on load, found statically. Raises on malformed files."""
+    if fmt == "savedmodel":  # a directory
+        return [f"lambda.{n}" for n in savedmodel_lambda_names(path)]
     data = open(path, "rb").read()
     if fmt in ("pickle", "dill", "paddle"):
         return pickle_globals(data)[0]
@@ -201,7 +250,7 @@ def imports_of(path, fmt):
 
 
 def looks_dangerous(globs, fmt):
-    if fmt == "keras-h5":
+    if fmt in ("keras-h5", "savedmodel"):
         return any(g.split(".", 1)[1] in DANGEROUS_CODE_NAMES for g in globs)
     return any(is_dangerous(g) for g in globs)
 
@@ -245,12 +294,22 @@ elif fmt == "keras-h5":
         if layer["class_name"] == "Lambda":
             code = marshal.loads(base64.decodebytes(layer["config"]["function"][0].encode()))
             types.FunctionType(code, {"__builtins__": __builtins__})(np.ones((1, 2)))
+elif fmt == "savedmodel":
+    # The same revival from the layer metadata in keras_metadata.pb.
+    import base64, json, marshal, types, numpy as np
+    sys.path.insert(0, sys.argv[3])
+    from check import savedmodel_layers
+    for layer in savedmodel_layers(path):
+        if layer.get("class_name") == "Lambda":
+            code = marshal.loads(base64.decodebytes(layer["config"]["function"][0].encode()))
+            types.FunctionType(code, {"__builtins__": __builtins__})(np.ones((1, 2)))
 print("loaded")
 """
 
 
 def load_benign(path, fmt):
-    r = subprocess.run([sys.executable, "-c", LOADER, path, fmt], capture_output=True, text=True, timeout=120)
+    here = os.path.dirname(os.path.abspath(__file__))
+    r = subprocess.run([sys.executable, "-c", LOADER, path, fmt, here], capture_output=True, text=True, timeout=120)
     return r.returncode == 0 and r.stdout.strip().endswith("loaded"), r.stderr.strip().splitlines()[-1:] or [""]
 
 
@@ -269,7 +328,7 @@ def main():
         by_label[row["label"]] = by_label.get(row["label"], 0) + 1
         by_format[row["format"]] = by_format.get(row["format"], 0) + 1
         path = os.path.join(args.dir, row["file"])
-        if not os.path.isfile(path):
+        if not (os.path.isdir(path) if row["format"] == "savedmodel" else os.path.isfile(path)):
             problems.append(f"{row['file']}: missing")
             continue
         try:
