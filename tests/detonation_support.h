@@ -4,9 +4,11 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/core.h>
@@ -78,6 +80,30 @@ inline std::string confusion_table(ConfusionMatrix matrix) {
     table += "\n";
   }
   return table;
+}
+
+// A scan's results against a manifest: the confusion matrix, and each (manifest row, result)
+// whose verdict is not the label (result null when the file is missing from the scan).
+struct LabelCheck {
+  ConfusionMatrix matrix;
+  std::vector<std::pair<nlohmann::json, nlohmann::json>> mismatches;
+};
+
+inline LabelCheck check_labels(const std::vector<nlohmann::json>& rows, const nlohmann::json& scan_doc,
+                               const std::string& root) {
+  std::map<std::string, nlohmann::json> by_file;
+  for (const auto& res : scan_doc["results"])
+    by_file[std::filesystem::relative(res["path"].get<std::string>(), root).string()] = res;
+  LabelCheck check;
+  for (const auto& row : rows) {
+    std::string label = row["label"];
+    auto it = by_file.find(row["file"].get<std::string>());
+    nlohmann::json result = it == by_file.end() ? nlohmann::json() : it->second;
+    std::string got = result.is_null() ? "missing" : result.value("verdict", "missing");
+    check.matrix[label][got]++;
+    if (got != label) check.mismatches.emplace_back(row, result);
+  }
+  return check;
 }
 
 }  // namespace modelvet::testing

@@ -47,22 +47,13 @@ TEST(EndToEnd, CorpusVerdictsMatchLabels) {
   auto r = run_command(fmt::format("{} scan --format json --jobs 2 --timeout 60 --trace-dir {}{} 2>/dev/null", kBinary, traces, dirs));
   auto doc = nlohmann::json::parse(r.out, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << r.out.substr(0, 2000);
-  std::map<std::string, nlohmann::json> by_file;
-  for (const auto& res : doc["results"]) by_file[fs::relative(res["path"].get<std::string>(), kCorpus).string()] = res;
-
-  modelvet::testing::ConfusionMatrix matrix;
+  auto check = modelvet::testing::check_labels(rows, doc, kCorpus);
   std::vector<std::string> wrong;
-  for (const auto& row : rows) {
-    std::string file = row["file"], label = row["label"];
-    auto it = by_file.find(file);
-    std::string got = it == by_file.end() ? "missing" : it->second.value("verdict", "missing");
-    matrix[label][got]++;
-    if (got != label) {
-      std::string why = it == by_file.end() ? "" : it->second.value("summary", "");
-      wrong.push_back(fmt::format("{} [{}]: expected {}, got {} — {}", file, row.value("technique", ""), label, got, why));
-    }
-  }
-  std::string table = "\n" + modelvet::testing::confusion_table(matrix);
+  for (const auto& [row, result] : check.mismatches)
+    wrong.push_back(fmt::format("{} [{}]: expected {}, got {} — {}", row.value("file", ""), row.value("technique", ""),
+                                row.value("label", ""), result.is_null() ? "missing" : result.value("verdict", ""),
+                                result.is_null() ? "" : result.value("summary", "")));
+  std::string table = "\n" + modelvet::testing::confusion_table(check.matrix);
   std::cout << table << std::endl;
   for (const auto& w : wrong) ADD_FAILURE() << w;
   EXPECT_EQ(r.exit_code, 1);  // malicious files present

@@ -61,24 +61,15 @@ TEST(EndToEnd, HeldOutSamplesVerdictsMatchLabels) {
                                     kBinary, traces, kOut));
   auto doc = nlohmann::json::parse(scan.out, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << scan.out.substr(0, 2000);
-  std::map<std::string, nlohmann::json> by_file;
-  for (const auto& res : doc["results"]) by_file[fs::relative(res["path"].get<std::string>(), kOut).string()] = res;
-
-  modelvet::testing::ConfusionMatrix matrix;
+  auto check = modelvet::testing::check_labels(rows, doc, kOut);
   std::vector<std::string> wrong;
-  for (const auto& row : rows) {
-    std::string file = row["file"], label = row["label"];
-    auto it = by_file.find(file);
-    std::string got = it == by_file.end() ? "missing" : it->second.value("verdict", "missing");
-    matrix[label][got]++;
-    if (got == label) continue;
-    std::string why = it == by_file.end() ? "" : it->second.value("summary", "");
-    std::string sha = it == by_file.end() ? "" : it->second.value("sha256", "");
+  for (const auto& [row, result] : check.mismatches)
     wrong.push_back(fmt::format("seed {} {} [{} / {}]: expected {}, got {} — {}\n  sample: {}\n  trace: {}/{}.trace.jsonl",
-                                seed, file, row.value("technique", ""), row.value("format", ""), label, got, why,
-                                row.value("description", ""), traces, sha));
-  }
-  std::cout << "\n" << modelvet::testing::confusion_table(matrix) << std::endl;
+                                seed, row.value("file", ""), row.value("technique", ""), row.value("format", ""),
+                                row.value("label", ""), result.is_null() ? "missing" : result.value("verdict", ""),
+                                result.is_null() ? "" : result.value("summary", ""), row.value("description", ""),
+                                traces, result.is_null() ? "" : result.value("sha256", "")));
+  std::cout << "\n" << modelvet::testing::confusion_table(check.matrix) << std::endl;
   for (const auto& w : wrong) ADD_FAILURE() << w;
   EXPECT_EQ(scan.exit_code, 1);  // malicious files present
 

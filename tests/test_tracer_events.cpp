@@ -14,19 +14,6 @@
 namespace modelvet::tracer::testing {
 namespace {
 
-// A TCP port on 127.0.0.1 that nothing listens on (bound then released).
-uint16_t closed_loopback_port() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  close(s);
-  return ntohs(a.sin_port);
-}
-
 // The child's script: each step is one thing the tracer must see.
 int jailed_actions(const std::string& dir, uint16_t port) {
   std::string file = dir + "/out.txt", moved = dir + "/moved.txt", sub = dir + "/sub";

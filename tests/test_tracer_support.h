@@ -1,8 +1,11 @@
 #pragma once
 // Shared by the tracer tests: one Tracer for the whole test binary (one per process, as in
 // production), throw-away cgroups, and children that join a cgroup before acting.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -100,6 +103,19 @@ inline std::vector<const Event*> events_of_kind(const Events& events, const std:
   for (const auto& e : events)
     if (e.kind == kind) out.push_back(&e);
   return out;
+}
+
+// A port on 127.0.0.1 that nothing listens on (bound, then released).
+inline uint16_t closed_loopback_port(int type = SOCK_STREAM) {
+  int s = socket(AF_INET, type, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  close(s);
+  return ntohs(a.sin_port);
 }
 
 inline std::string dump(const Events& events, size_t max = 200) {
