@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -16,7 +15,6 @@
 
 #include <chrono>
 #include <fstream>
-#include <future>
 #include <map>
 #include <sstream>
 
@@ -85,17 +83,6 @@ std::string address_text(const sockaddr_in6& a) {
     inet_ntop(AF_INET6, &a.sin6_addr, buf, sizeof buf);
   }
   return buf;
-}
-
-// Runs fn on a fresh thread that has joined the namespace, so the caller's own thread never does.
-template <typename Fn>
-auto in_netns(int netns_fd, Fn fn) {
-  return std::async(std::launch::async, [netns_fd, fn]() {
-           if (setns(netns_fd, CLONE_NEWNET) != 0)
-             throw std::runtime_error(fmt::format("setns: {}", strerror(errno)));
-           return fn();
-         })
-      .get();
 }
 
 struct Connection {
@@ -168,60 +155,69 @@ std::vector<uint8_t> build_dns_answer(const uint8_t* q, size_t len) {
   return r;
 }
 
-NetnsView inspect_netns(int netns_fd, std::string* error) {
-  try {
-    return in_netns(netns_fd, []() {
-      NetnsView view;
-      struct stat st{};
-      if (stat("/proc/thread-self/ns/net", &st) == 0) view.inode = st.st_ino;
-      std::ifstream dev("/proc/thread-self/net/dev");
-      std::string line;
-      for (int n = 0; std::getline(dev, line); ++n) {
-        if (n < 2) continue;  // two header lines
-        auto colon = line.find(':');
-        std::string ifname = line.substr(0, colon);
-        ifname.erase(0, ifname.find_first_not_of(' '));
-        view.interfaces.push_back(ifname);
-      }
-      std::ifstream route("/proc/thread-self/net/route");
-      for (int n = 0; std::getline(route, line); ++n)
-        if (n > 0 && !line.empty()) ++view.ipv4_routes;
-      std::ifstream route6("/proc/thread-self/net/ipv6_route");
-      while (std::getline(route6, line))
-        if (line.find(" lo") == std::string::npos) ++view.ipv6_routes;
-      return view;
-    });
-  } catch (const std::exception& e) {
-    *error = e.what();
-    return {};
+NetnsView inspect_netns_of(int pid, std::string* error) {
+  NetnsView view;
+  const std::string proc = fmt::format("/proc/{}", pid);
+  struct stat st{};
+  if (stat((proc + "/ns/net").c_str(), &st) != 0) {
+    *error = fmt::format("stat {}/ns/net: {}", proc, strerror(errno));
+    return view;
   }
+  view.inode = st.st_ino;
+  std::ifstream dev(proc + "/net/dev");
+  std::string line;
+  for (int n = 0; std::getline(dev, line); ++n) {
+    if (n < 2) continue;  // two header lines
+    auto colon = line.find(':');
+    std::string ifname = line.substr(0, colon);
+    ifname.erase(0, ifname.find_first_not_of(' '));
+    view.interfaces.push_back(ifname);
+  }
+  std::ifstream route(proc + "/net/route");
+  for (int n = 0; std::getline(route, line); ++n)
+    if (n > 0 && !line.empty()) ++view.ipv4_routes;
+  std::ifstream route6(proc + "/net/ipv6_route");
+  while (std::getline(route6, line))
+    if (line.find(" lo") == std::string::npos) ++view.ipv6_routes;
+  // A namespace that vanished (or a file we could not read) must not pass as isolated.
+  if (view.interfaces.empty()) *error = fmt::format("cannot read {}/net/dev", proc);
+  return view;
 }
 
-std::unique_ptr<FakeNetwork> FakeNetwork::start(int netns_fd, std::string* error) {
+bool bind_fake_net_sockets(FakeNetSockets* sockets, std::string* error) {
+  if (!bring_loopback_up(error)) return false;
+  int tcp = bind_socket(SOCK_STREAM, 0, error);
+  int udp = tcp >= 0 ? bind_socket(SOCK_DGRAM, kFakeDnsPort, error) : -1;
+  if (tcp < 0 || udp < 0) {
+    if (tcp >= 0) close(tcp);
+    return false;
+  }
+  *sockets = FakeNetSockets{tcp, udp};
+  return true;
+}
+
+std::unique_ptr<FakeNetwork> FakeNetwork::serve(FakeNetSockets sockets, std::string* error) {
   std::unique_ptr<FakeNetwork> net(new FakeNetwork());
-  net->netns_fd_ = netns_fd;
-  try {
-    bool ok = in_netns(netns_fd, [&]() {
-      if (!bring_loopback_up(error)) return false;
-      net->tcp_fd_ = bind_socket(SOCK_STREAM, 0, error);
-      net->udp_fd_ = bind_socket(SOCK_DGRAM, kFakeDnsPort, error);
-      return net->tcp_fd_ >= 0 && net->udp_fd_ >= 0;
-    });
-    if (!ok) return nullptr;
-  } catch (const std::exception& e) {
-    *error = e.what();
+  net->tcp_fd_ = sockets.tcp;
+  net->udp_fd_ = sockets.udp;
+  if (net->tcp_fd_ < 0 || net->udp_fd_ < 0) {
+    *error = "fake network: no sockets";
     return nullptr;
   }
   net->tcp_port_ = bound_port(net->tcp_fd_);
   net->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   net->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (net->epoll_fd_ < 0 || net->wake_fd_ < 0) {
+    *error = fmt::format("fake network: {}", strerror(errno));
+    return nullptr;
+  }
   for (int fd : {net->tcp_fd_, net->udp_fd_, net->wake_fd_}) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
     epoll_ctl(net->epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
   }
-  net->thread_ = std::thread([n = net.get()] { n->serve(); });
+  net->thread_ = std::thread([n = net.get()] { n->run(); });
   return net;
 }
 
@@ -246,7 +242,7 @@ void FakeNetwork::record(Event e) {
   events_.push_back(std::move(e));
 }
 
-void FakeNetwork::serve() {
+void FakeNetwork::run() {
   std::map<int, Connection> conns;
   size_t accepted = 0;
   auto finish = [&](int fd) {

@@ -21,17 +21,28 @@ inline constexpr size_t kMaxRecordedBytes = 64 * 1024;
 // What a network namespace can reach: used to prove a jail has no route out before detonating.
 struct NetnsView {
   uint64_t inode = 0;
-  std::vector<std::string> interfaces;   // from /proc/thread-self/net/dev
+  std::vector<std::string> interfaces;   // from /proc/<pid>/net/dev
   int ipv4_routes = 0;                   // main-table routes (a lo-only namespace has none)
   int ipv6_routes = 0;                   // non-loopback IPv6 routes
   bool isolated() const { return interfaces == std::vector<std::string>{"lo"} && ipv4_routes == 0 && ipv6_routes == 0; }
 };
-NetnsView inspect_netns(int netns_fd, std::string* error);
+// The namespace of process `pid`, read through /proc/<pid>/net: no setns, so an unprivileged
+// supervisor can check a jail whose namespaces belong to the jail's user namespace.
+NetnsView inspect_netns_of(int pid, std::string* error);
+
+// The fake network's listening sockets: a TCP catch-all on an ephemeral port and DNS on 53,
+// both dual-stack on [::].
+struct FakeNetSockets {
+  int tcp = -1, udp = -1;
+};
+// In the calling process's network namespace (it needs CAP_NET_ADMIN and CAP_NET_BIND_SERVICE
+// there): brings lo up and binds both sockets. False with *error, and nothing left open, on failure.
+bool bind_fake_net_sockets(FakeNetSockets* sockets, std::string* error);
 
 class FakeNetwork {
  public:
-  // Enters the namespace on a private thread, brings lo up, binds the services.
-  static std::unique_ptr<FakeNetwork> start(int netns_fd, std::string* error);
+  // Serves sockets bound inside a jail's namespace (taking ownership of them) on a private thread.
+  static std::unique_ptr<FakeNetwork> serve(FakeNetSockets sockets, std::string* error);
   ~FakeNetwork();
   uint16_t tcp_port() const { return tcp_port_; }
   uint16_t udp_port() const { return kFakeDnsPort; }
@@ -40,10 +51,9 @@ class FakeNetwork {
 
  private:
   FakeNetwork() = default;
-  void serve();
+  void run();
   void record(Event e);
 
-  int netns_fd_ = -1;
   int tcp_fd_ = -1, udp_fd_ = -1, epoll_fd_ = -1;
   int wake_fd_ = -1;  // eventfd: stop() wakes the service thread at once
   uint16_t tcp_port_ = 0;

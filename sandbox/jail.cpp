@@ -8,11 +8,14 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +24,7 @@
 #include <fmt/core.h>
 
 #include "sandbox/cgroup.h"
+#include "sandbox/fd_passing.h"
 #include "sandbox/rootfs.h"
 #include "sandbox/seccomp_filter.h"
 
@@ -107,16 +111,60 @@ struct ChildPlan {
   const SeccompProgram* seccomp;
   std::vector<std::string> argv, envp;
   int exe_fd, event_w, output_w, status_w, go_r;
-  const JailCgroup* cgroup;
+  int handoff_w;               // unix socket: the fake network's sockets go out through it
+  std::vector<int> supervisor_ends;  // closed first thing in the bridge: only the supervisor reads them
+  bool user_namespace;         // rootless
+  uid_t host_uid;              // what the jail user maps to, rootless
+  gid_t host_gid;
+  const JailCgroup* cgroup;    // root only
   const V1Limits* v1;
 };
+
+// Rootless: the jail user and group map to the caller's own ids, the one mapping an
+// unprivileged process may write (after giving up setgroups). Returns the failed step or null.
+const char* map_jail_ids(const ChildPlan& p) {
+  auto write_proc = [](const char* path, const std::string& text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    bool ok = fd >= 0 && write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    if (fd >= 0) close(fd);
+    return ok;
+  };
+  if (!write_proc("/proc/self/setgroups", "deny")) return "setgroups deny";
+  if (!write_proc("/proc/self/uid_map", fmt::format("{} {} 1\n", p.rootfs.uid, p.host_uid))) return "uid_map";
+  if (!write_proc("/proc/self/gid_map", fmt::format("{} {} 1\n", p.rootfs.gid, p.host_gid))) return "gid_map";
+  return nullptr;
+}
+
+// Empties the bounding set, which needs CAP_SETPCAP: before becoming the jail user.
+void drop_bounding_set() {
+  for (int cap = 0; cap <= CAP_LAST_CAP; ++cap) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+}
+
+// Empties the other capability sets. As root, becoming the jail user already cleared the
+// permitted and effective sets; in a user namespace the jail user is the namespace's creator
+// and keeps them until told otherwise.
+bool drop_capabilities() {
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+  return syscall(SYS_capset, &header, data) == 0;
+}
 
 // In the harness process: lay out the descriptors it expects, close every other one, exec.
 [[noreturn]] void exec_harness(const ChildPlan& p, int status) {
   int devnull = open("/dev/null", O_RDONLY);
-  if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(p.output_w, 1) < 0 || dup2(p.output_w, 2) < 0 ||
-      dup2(p.event_w, kEventFd) < 0 || dup3(status, kStatusFd, O_CLOEXEC) < 0 || dup3(p.exe_fd, kExeFd, O_CLOEXEC) < 0)
-    child_fail(status, "dup2");
+  if (devnull < 0) child_fail(status, fmt::format("open /dev/null: {}", strerror(errno)));
+  // Every source is lifted above the target numbers first: a source already sitting on another
+  // one's target would be overwritten (or dup3'd onto itself, EINVAL).
+  auto lift = [&](int fd) {
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, 64);
+    if (high < 0) child_fail(status, fmt::format("F_DUPFD: {}", strerror(errno)));
+    return high;
+  };
+  int in = lift(devnull), out = lift(p.output_w), events = lift(p.event_w), st = lift(status), exe = lift(p.exe_fd);
+  if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 || dup2(events, kEventFd) < 0 ||
+      dup3(st, kStatusFd, O_CLOEXEC) < 0 || dup3(exe, kExeFd, O_CLOEXEC) < 0)
+    child_fail(st, fmt::format("dup2: {}", strerror(errno)));
   status = kStatusFd;
   if (syscall(SYS_close_range, kExeFd + 1, ~0U, 0) != 0) child_fail(status, "close_range");
   std::vector<char*> argv, envp;
@@ -131,21 +179,25 @@ struct ChildPlan {
 // The jail's pid 1: builds the view, drops everything, waits for "go", execs the harness.
 [[noreturn]] void jail_init(const ChildPlan& p) {
   int status = p.status_w;
+  close(p.handoff_w);
   std::string error;
   if (sethostname(kJailHostname, strlen(kJailHostname)) != 0) child_fail(status, "sethostname");
   if (!enter_rootfs(p.rootfs, &error)) child_fail(status, error);
   if (const char* failed = apply_rlimits(p.rootfs.limits)) child_fail(status, fmt::format("setrlimit {}: {}", failed, strerror(errno)));
-  // Capabilities: empty the bounding set while we still may, then become the jail user,
-  // which clears the permitted and effective sets.
-  for (int cap = 0; cap <= CAP_LAST_CAP; ++cap) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+  // Become the jail user (a user namespace has denied setgroups already), then no capability.
+  drop_bounding_set();
   gid_t gid = p.rootfs.gid;
-  if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0) child_fail(status, "setresgid");
+  if (!p.user_namespace && setgroups(1, &gid) != 0) child_fail(status, "setgroups");
+  if (setresgid(gid, gid, gid) != 0) child_fail(status, "setresgid");
   if (setresuid(p.rootfs.uid, p.rootfs.uid, p.rootfs.uid) != 0) child_fail(status, "setresuid");
-  if (prctl(PR_SET_DUMPABLE, 0) != 0) child_fail(status, "PR_SET_DUMPABLE");
+  if (!drop_capabilities()) child_fail(status, "drop capabilities");
 
   (void)!write(status, "ready\n", 6);
   char go = 0;
   if (read(p.go_r, &go, 1) != 1 || go != 'G') _exit(126);  // supervisor gave up: run nothing
+  // Only now: an unprivileged supervisor's ptrace needs this process dumpable to attach, and it
+  // has attached. From here on the loaded code can neither trace nor read its init.
+  if (prctl(PR_SET_DUMPABLE, 0) != 0) child_fail(status, "PR_SET_DUMPABLE");
 
   if (!p.seccomp->install()) child_fail(status, "seccomp");
   // The loaded code must not be pid 1: init ignores default-action signals (so SIGXCPU would not
@@ -164,14 +216,23 @@ struct ChildPlan {
   }
 }
 
-// The bridge process: joins the cgroups, unshares, forks the jail's pid 1, reports its pid,
-// and mirrors its exit status (exit code, or 128+signal).
+// The bridge process: joins the cgroups (root) or creates a user namespace (rootless),
+// unshares, forks the jail's pid 1, reports its pid, hands the fake network's sockets out, and
+// mirrors the init's exit status (exit code, or 128+signal).
 [[noreturn]] void jail_bridge(const ChildPlan& p) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (!p.cgroup->add_self()) child_fail(p.status_w, "join cgroup");
-  p.v1->add_self();  // optional limits: best effort, reported by doctor
-  if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWCGROUP) != 0)
-    child_fail(p.status_w, fmt::format("unshare: {}", strerror(errno)));
+  for (int fd : p.supervisor_ends) close(fd);
+  int namespaces = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWCGROUP;
+  if (p.user_namespace) {
+    // Created first by the kernel, the user namespace owns the others: the bridge holds every
+    // capability inside them and none outside.
+    if (unshare(CLONE_NEWUSER | namespaces) != 0) child_fail(p.status_w, fmt::format("unshare: {}", strerror(errno)));
+    if (const char* failed = map_jail_ids(p)) child_fail(p.status_w, fmt::format("{}: {}", failed, strerror(errno)));
+  } else {
+    if (!p.cgroup->add_self()) child_fail(p.status_w, "join cgroup");
+    p.v1->add_self();  // optional limits: best effort, reported by doctor
+    if (unshare(namespaces) != 0) child_fail(p.status_w, fmt::format("unshare: {}", strerror(errno)));
+  }
   pid_t init = fork();
   if (init < 0) child_fail(p.status_w, "fork jail init");
   if (init == 0) {
@@ -180,7 +241,16 @@ struct ChildPlan {
   }
   std::string msg = fmt::format("pid {}\n", init);
   (void)!write(p.status_w, msg.data(), msg.size());
-  for (int fd : {p.status_w, p.go_r, p.event_w, p.output_w, p.exe_fd}) close(fd);
+  // Bound after the fork, so no process of the jail ever holds them.
+  FakeNetSockets net;
+  std::string error;
+  if (bind_fake_net_sockets(&net, &error)) {
+    send_fds(p.handoff_w, {net.tcp, net.udp}, "ok");
+    close(net.tcp), close(net.udp);
+  } else {
+    send_fds(p.handoff_w, {}, "fake network: " + error);
+  }
+  for (int fd : {p.status_w, p.go_r, p.event_w, p.output_w, p.exe_fd, p.handoff_w}) close(fd);
   int wstatus = 0;
   while (waitpid(init, &wstatus, 0) < 0 && errno == EINTR) {
   }
@@ -234,11 +304,34 @@ class Staging {
   std::string dir_;
 };
 
+// True when no process on the host is in the pid namespace with this inode any more.
+bool pid_namespace_empty(uint64_t inode) {
+  if (inode == 0) return false;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    struct stat st{};
+    if (stat((entry.path() / "ns/pid").c_str(), &st) == 0 && st.st_ino == inode) return false;
+  }
+  return !ec;
+}
+
+uint64_t inode_of(const std::string& path) {
+  struct stat st{};
+  return stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
 }  // namespace
+
+bool rootless_jails() { return geteuid() != 0; }
+
+std::string isolation_label() { return rootless_jails() ? "userns+namespaces+seccomp" : "namespaces+seccomp"; }
 
 JailOutcome run_jail(const JailConfig& cfg, const AttachFn& attach) {
   JailOutcome out;
   auto t_start = Clock::now();
+  const bool rootless = rootless_jails();
   const int uid = kJailUidBase + cfg.slot;
   const std::string model_name = fs::path(cfg.model_path).filename().string();
 
@@ -268,25 +361,36 @@ JailOutcome run_jail(const JailConfig& cfg, const AttachFn& attach) {
   if (!write_decoy_home((stage / "home").string(), &out.decoys, &out.error)) return out;
 
   std::string name = fs::path(staging.dir()).filename().string();
-  JailCgroup cgroup = JailCgroup::create(name, &out.error);
-  if (!cgroup.valid()) return out;
-  V1Limits v1 = V1Limits::create(name, cfg.limits.processes, cfg.limits.memory);
+  JailCgroup cgroup;
+  V1Limits v1;
+  if (!rootless) {
+    cgroup = JailCgroup::create(name, &out.error);
+    if (!cgroup.valid()) return out;
+    v1 = V1Limits::create(name, cfg.limits.processes, cfg.limits.memory);
+  }
   SeccompProgram seccomp = SeccompProgram::build(&out.error);
   if (!seccomp.valid()) return out;
 
   Pipe status, go, events, output;
-  if (!status.open() || !go.open() || !events.open() || !output.open()) {
+  int handoff[2] = {-1, -1};
+  if (!status.open() || !go.open() || !events.open() || !output.open() ||
+      socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, handoff) != 0) {
     out.error = fmt::format("pipe: {}", strerror(errno));
+    for (int fd : handoff) if (fd >= 0) close(fd);
     return out;
   }
   int exe_fd = open(cfg.exe_path.c_str(), O_PATH | O_CLOEXEC);
   if (exe_fd < 0) {
     out.error = fmt::format("open {}: {}", cfg.exe_path, strerror(errno));
+    close(handoff[0]), close(handoff[1]);
     return out;
   }
 
-  ChildPlan plan{RootfsPlan{staging.dir(), model_name, uid, uid, cfg.limits}, &seccomp, {}, harness_env(out.decoys),
-                 exe_fd, events.w, output.w, status.w, go.r, &cgroup, &v1};
+  ChildPlan plan{RootfsPlan{staging.dir(), model_name, uid, uid, cfg.limits},
+                 &seccomp, {}, harness_env(out.decoys),
+                 exe_fd, events.w, output.w, status.w, go.r, handoff[1],
+                 {status.r, go.w, events.r, output.r, handoff[0]},
+                 rootless, geteuid(), getegid(), &cgroup, &v1};
   plan.argv.push_back("modelvet");
   for (const auto& a : cfg.harness_args)
     plan.argv.push_back(a == "{model}" ? jail_model_dir() + "/" + model_name : a);
@@ -294,22 +398,34 @@ JailOutcome run_jail(const JailConfig& cfg, const AttachFn& attach) {
   // 2. Fork the bridge, which unshares and forks the jail's pid 1.
   pid_t bridge = fork();
   if (bridge < 0) {
-    close(exe_fd);
+    close(exe_fd), close(handoff[0]), close(handoff[1]);
     out.error = fmt::format("fork: {}", strerror(errno));
     return out;
   }
   if (bridge == 0) jail_bridge(plan);
-  close(exe_fd);
+  close(exe_fd), close(handoff[1]);
   status.close_w(), go.close_r(), events.close_w(), output.close_w();
   int bridge_pidfd = static_cast<int>(syscall(SYS_pidfd_open, bridge, 0));
+  int init_pidfd = -1;
+  out.handle.user_namespace = rootless;
 
+  // The whole tree: the jail's init first (its death takes every process of its pid namespace
+  // along, and the bridge reaps it: no zombie is left to the host's init), then whatever the
+  // cgroup, where there is one, still holds. True when that cgroup was emptied and removed.
+  auto kill_jail = [&]() {
+    if (init_pidfd >= 0 && syscall(SYS_pidfd_send_signal, init_pidfd, SIGKILL, nullptr, 0) == 0 && bridge_pidfd >= 0) {
+      pollfd bridge_exit{bridge_pidfd, POLLIN, 0};
+      poll(&bridge_exit, 1, 2000);
+    }
+    return !cgroup.valid() || cgroup.kill_and_remove();
+  };
   auto abort_jail = [&](const std::string& why) {
     out.error = why;
     go.close_w();  // the jail's pid 1 reads EOF and exits without running anything
-    cgroup.kill_and_remove();
+    kill_jail();
+    if (bridge_pidfd >= 0) syscall(SYS_pidfd_send_signal, bridge_pidfd, SIGKILL, nullptr, 0);  // its death kills the init
     waitpid(bridge, nullptr, 0);
-    if (bridge_pidfd >= 0) close(bridge_pidfd);
-    if (out.handle.netns_fd >= 0) close(out.handle.netns_fd);
+    for (int fd : {bridge_pidfd, init_pidfd, handoff[0]}) if (fd >= 0) close(fd);
     return out;
   };
 
@@ -322,22 +438,38 @@ JailOutcome run_jail(const JailConfig& cfg, const AttachFn& attach) {
   while (!ready || out.handle.init_pid == 0) {
     line = read_status_line(status.r, status_buf, 20000);
     if (!line) return abort_jail("jail setup: no answer from the jail");
-    if (line->rfind("pid ", 0) == 0) out.handle.init_pid = std::atoi(line->c_str() + 4);
-    else if (*line == "ready") ready = true;
-    else return abort_jail("jail setup: " + *line);
+    if (line->rfind("pid ", 0) == 0) {
+      out.handle.init_pid = std::atoi(line->c_str() + 4);
+      init_pidfd = static_cast<int>(syscall(SYS_pidfd_open, out.handle.init_pid, 0));
+    } else if (*line == "ready") {
+      ready = true;
+    } else {
+      return abort_jail("jail setup: " + *line);
+    }
   }
+  if (init_pidfd < 0) return abort_jail("pidfd of the jail's init");
 
   out.handle.cgroup_fd = cgroup.dir_fd();
   out.handle.cgroup_path = cgroup.path();
   out.handle.staging_dir = staging.dir();
   out.handle.cgroup_id = cgroup.id();
-  out.handle.netns_fd = open(fmt::format("/proc/{}/ns/net", out.handle.init_pid).c_str(), O_RDONLY | O_CLOEXEC);
-  if (out.handle.netns_fd < 0) return abort_jail("open jail netns");
-  out.handle.netns = inspect_netns(out.handle.netns_fd, &out.error);
-  if (!out.handle.netns.isolated())
+  const std::string init_proc = fmt::format("/proc/{}", out.handle.init_pid);
+  out.handle.pidns_inode = inode_of(init_proc + "/ns/pid");
+  if (out.handle.pidns_inode == 0 || out.handle.pidns_inode == inode_of("/proc/self/ns/pid"))
+    return abort_jail("jail has no pid namespace of its own");
+  out.handle.netns = inspect_netns_of(out.handle.init_pid, &out.error);
+  if (!out.handle.netns.isolated() || out.handle.netns.inode == inode_of("/proc/self/ns/net"))
     return abort_jail(fmt::format("jail network namespace is not isolated ({} interfaces, {} routes) {}",
                                   out.handle.netns.interfaces.size(), out.handle.netns.ipv4_routes, out.error));
-  std::unique_ptr<FakeNetwork> net = FakeNetwork::start(out.handle.netns_fd, &out.error);
+  std::vector<int> net_fds;
+  std::string net_status;
+  if (!receive_fds(handoff[0], 2, 20000, &net_fds, &net_status) || net_status != "ok" || net_fds.size() != 2) {
+    for (int fd : net_fds) close(fd);
+    return abort_jail("jail setup: " + (net_status.empty() ? "no fake-network sockets from the jail" : net_status));
+  }
+  close(handoff[0]);
+  handoff[0] = -1;
+  std::unique_ptr<FakeNetwork> net = FakeNetwork::serve(FakeNetSockets{net_fds[0], net_fds[1]}, &out.error);
   if (!net) return abort_jail("fake network: " + out.error);
   out.handle.tcp_port = net->tcp_port();
   out.handle.udp_port = net->udp_port();
@@ -373,7 +505,7 @@ JailOutcome run_jail(const JailConfig& cfg, const AttachFn& attach) {
     if (left <= 0) {
       out.timed_out = true;
       out.limits_hit.push_back("timeout");
-      cgroup.kill_and_remove();
+      kill_jail();
       break;
     }
     pollfd fds[3] = {{events.r, POLLIN, 0}, {output.r, POLLIN, 0}, {bridge_pidfd, POLLIN, 0}};
@@ -420,10 +552,11 @@ JailOutcome run_jail(const JailConfig& cfg, const AttachFn& attach) {
 
   // 6. Teardown: whole tree, cgroups, fake network, staging. Verify nothing is left.
   auto t_down = Clock::now();
-  bool cgroup_clean = cgroup.kill_and_remove();
+  bool cgroup_clean = kill_jail();
   int wstatus = 0;
   waitpid(bridge, &wstatus, 0);
-  if (bridge_pidfd >= 0) close(bridge_pidfd);
+  for (int fd : {bridge_pidfd, init_pidfd}) if (fd >= 0) close(fd);
+  bool processes_gone = pid_namespace_empty(out.handle.pidns_inode);
   int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
   if (code > 128 && code < 128 + 65) {
     out.term_signal = code - 128;
@@ -436,11 +569,9 @@ JailOutcome run_jail(const JailConfig& cfg, const AttachFn& attach) {
   if (v1.pids_limit_hit()) out.limits_hit.push_back("pids");
   out.net_events = net->stop();
   net.reset();
-  close(out.handle.netns_fd);
-  out.handle.netns_fd = -1;
   v1 = V1Limits();
   bool staging_clean = staging.remove();
-  out.clean_teardown = cgroup_clean && staging_clean;
+  out.clean_teardown = cgroup_clean && processes_gone && staging_clean;
   out.teardown_ms = ms_since(t_down);
 
   size_t start = 0;

@@ -3,6 +3,11 @@
 // read-only view, a decoy home, rlimits and cgroup limits, no capabilities, no_new_privs and a
 // seccomp filter; the harness is exec'd inside it. Everything is torn down on return, and any
 // setup failure means nothing ran (fail closed).
+//
+// Run as root, the jail user is a host uid of its own and a cgroup holds the tree. Run as any
+// other user (rootless), a fresh user namespace owns the other namespaces and maps the jail
+// user to the caller's uid; there is no cgroup (rlimits only, and the pid namespace is the
+// whole-tree kill switch), and only the ptrace tracer can watch it.
 #include <sys/types.h>
 
 #include <functional>
@@ -18,6 +23,11 @@ namespace modelvet::sandbox {
 
 inline constexpr int kJailUidBase = 61000;  // jail N runs as uid 61000+N: per-jail RLIMIT_NPROC
 
+// True when jails made by this process are rootless (it is not root).
+bool rootless_jails();
+// What the reports call the isolation: "namespaces+seccomp", or "userns+namespaces+seccomp".
+std::string isolation_label();
+
 struct JailConfig {
   std::string model_path;                 // host path; a private read-only copy goes in
   std::string exe_path = "/proc/self/exe";  // the harness binary, exec'd inside the jail
@@ -30,10 +40,11 @@ struct JailConfig {
 
 // What the supervisor's observers (the tracer) need before the sample's first instruction.
 struct JailHandle {
+  bool user_namespace = false; // rootless: no cgroup (cgroup_fd -1, cgroup_id 0, cgroup_path "")
   int cgroup_fd = -1;
   uint64_t cgroup_id = 0;
-  int netns_fd = -1;
   pid_t init_pid = 0;          // host pid of the jail's init (pid 1); the harness is its child
+  uint64_t pidns_inode = 0;    // the jail's pid namespace: empty again after teardown
   uint16_t tcp_port = 0;       // the fake network's catch-all ports inside the netns
   uint16_t udp_port = 0;
   NetnsView netns;
@@ -55,7 +66,7 @@ struct JailOutcome {
   Events net_events;             // what the fake network saw
   Decoys decoys;
   JailHandle handle;
-  bool clean_teardown = false;   // no process, cgroup or staging dir left behind
+  bool clean_teardown = false;   // no process, cgroup or staging dir left behind (checked)
   uint64_t exec_t_ns = 0;        // CLOCK_MONOTONIC when the harness was released
   double setup_ms = 0, run_ms = 0, teardown_ms = 0;
 };

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,6 +18,19 @@ namespace modelvet::sandbox {
 namespace fs = std::filesystem;
 namespace {
 
+// Inside a user namespace the kernel refuses a remount that would clear flags the source mount
+// already has (noexec, atime mode): they are carried over.
+unsigned long locked_flags(const std::string& path) {
+  struct statvfs st{};
+  if (::statvfs(path.c_str(), &st) != 0) return 0;
+  unsigned long flags = 0;
+  if (st.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+  if (st.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+  if (st.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+  if (st.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+  return flags;
+}
+
 // Each step names itself, so a failed setup says exactly what could not be done.
 class Steps {
  public:
@@ -28,7 +42,7 @@ class Steps {
   }
   bool bind_readonly(const std::string& src, const std::string& dst) {
     constexpr unsigned long kRo = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV;
-    return mount(src, dst, nullptr, MS_BIND | MS_REC) && mount("", dst, nullptr, kRo);
+    return mount(src, dst, nullptr, MS_BIND | MS_REC) && mount("", dst, nullptr, kRo | locked_flags(src));
   }
   bool mkdir(const std::string& path, mode_t mode = 0755) {
     std::error_code ec;

@@ -18,8 +18,8 @@ struct RootfsPlan {
 // Where the model appears inside the jail.
 std::string jail_model_dir();
 
-// Runs in the jail's first process (root, fresh mount ns). On failure returns false and
-// fills *error with the failed step.
+// Runs in the jail's first process (root, or the owner of a fresh user namespace) in its fresh
+// mount namespace. On failure returns false and fills *error with the failed step.
 bool enter_rootfs(const RootfsPlan& plan, std::string* error);
 
 }  // namespace modelvet::sandbox

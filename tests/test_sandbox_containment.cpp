@@ -40,6 +40,16 @@ std::string model_file() {
   return path;
 }
 
+// A host directory only the user running the tests can use: /root as root; rootless, where the
+// jail's processes are that very user on the host, a private directory of theirs.
+std::string host_private_dir() {
+  if (geteuid() == 0) return "/root";
+  std::string dir = "/tmp/modelvet-host-" + std::to_string(geteuid());
+  fs::create_directories(dir);
+  fs::permissions(dir, fs::perms::owner_all);
+  return dir;
+}
+
 // Runs `code` in the jail with Python; the test first checks the jail's network is isolated.
 Probe run_probe(const std::string& code, int timeout_ms = 20000, modelvet::sandbox::Limits limits = {}) {
   JailConfig cfg;
@@ -117,7 +127,7 @@ TEST(Containment, JailHasOwnIsolatedNetworkNamespace) {
 }
 
 TEST(Containment, WriteToHostPathFails) {
-  std::string marker = "/root/modelvet-escape-marker";
+  std::string marker = host_private_dir() + "/modelvet-escape-marker";
   fs::remove(marker);
   auto p = run_probe(attempt(indent("open('" + marker + "', 'w').write('x')")));
   expect_blocked(p);
@@ -126,7 +136,7 @@ TEST(Containment, WriteToHostPathFails) {
 
 TEST(Containment, ReadOfHostSecretFails) {
   std::string secret = "modelvet-host-secret-" + std::to_string(std::random_device{}());
-  std::string path = "/root/.modelvet-test-secret";
+  std::string path = host_private_dir() + "/.modelvet-test-secret";
   std::ofstream(path) << secret;
   auto p = run_probe(attempt(indent("print(open('" + path + "').read())")));
   expect_blocked(p);
@@ -216,8 +226,13 @@ TEST(Containment, ProcSysIsNotWritable) {
   expect_blocked(run_probe(attempt(indent("open('/proc/sysrq-trigger', 'w').write('b')"))));
 }
 TEST(Containment, SymlinkToHostPathLeadsNowhere) {
-  auto p = run_probe(attempt(indent("os.symlink('/root/.bashrc', '/tmp/l')\nprint(open('/tmp/l').read())")));
+  std::string target = host_private_dir() + "/.modelvet-symlink-target";
+  std::string secret = "modelvet-symlink-secret-" + std::to_string(std::random_device{}());
+  std::ofstream(target) << secret;
+  auto p = run_probe(attempt(indent("os.symlink('" + target + "', '/tmp/l')\nprint(open('/tmp/l').read())")));
   expect_blocked(p);
+  EXPECT_EQ(p.outcome.output.find(secret), std::string::npos);
+  fs::remove(target);
 }
 TEST(Containment, NoBlockDevices) { expect_blocked(run_probe(attempt(indent("open('/dev/vda', 'rb')")))); }
 
@@ -292,8 +307,9 @@ TEST(Containment, DecoyHomeHasUniqueSecrets) {
 TEST(Containment, NothingLeftBehind) {
   auto p = run_probe("import os\nif os.fork() == 0:\n    os.setsid()\n    os.execv('/bin/sleep', ['/bin/sleep', '30'])\nprint('{\"ok\": true}')");
   EXPECT_TRUE(p.outcome.clean_teardown);
-  ASSERT_FALSE(p.outcome.handle.cgroup_path.empty());
-  EXPECT_FALSE(fs::exists(p.outcome.handle.cgroup_path)) << "leftover cgroup";
+  // Rootless jails have no cgroup: their pid namespace is checked (tests/test_sandbox_isolation.cpp).
+  ASSERT_EQ(p.outcome.handle.cgroup_path.empty(), p.outcome.handle.user_namespace);
+  if (!p.outcome.handle.user_namespace) EXPECT_FALSE(fs::exists(p.outcome.handle.cgroup_path)) << "leftover cgroup";
   ASSERT_FALSE(p.outcome.handle.staging_dir.empty());
   EXPECT_FALSE(fs::exists(p.outcome.handle.staging_dir)) << "leftover staging dir";
   EXPECT_NE(kill(p.outcome.handle.init_pid, 0), 0) << "the jail's init survived";

@@ -12,6 +12,7 @@
 #include <fmt/core.h>
 
 #include "sandbox/cgroup.h"
+#include "sandbox/jail.h"
 #include "tracer/tracer.h"
 #include "verifier/verify.h"
 
@@ -26,7 +27,7 @@ bool can_unshare(int flags, std::string* why) {
   int status = 0;
   waitpid(pid, &status, 0);
   bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  if (!ok) *why = "unshare refused (not root, or namespaces disabled)";
+  if (!ok) *why = "unshare refused (namespaces disabled for this user)";
   return ok;
 }
 
@@ -45,20 +46,25 @@ nlohmann::json run_doctor() {
   nlohmann::json checks = nlohmann::json::object();
   std::string why;
   bool root = geteuid() == 0;
-  checks["root"] = check(root, root ? "running as root" : "not root: the jail needs root (or user namespaces, see below)");
-  bool ns = can_unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWCGROUP, &why);
-  checks["namespaces"] = check(ns, ns ? "pid, mnt, net, ipc, uts, cgroup" : why);
+  checks["root"] = check(true, root ? "running as root: jails get their own uid, a cgroup, and eBPF"
+                                    : "not root: rootless jails (a user namespace, rlimits only, the ptrace tracer)");
   std::string userns = read_first_line("/proc/sys/kernel/unprivileged_userns_clone");
   std::string maxns = read_first_line("/proc/sys/user/max_user_namespaces");
   bool userns_ok = userns != "0" && maxns != "0";
-  checks["user_namespaces"] = check(userns_ok, userns_ok ? "allowed for unprivileged users (max " + maxns + ")"
-                                                         : "forbidden by this host (unprivileged_userns_clone=0 or max_user_namespaces=0): modelvet must run as root");
+  checks["user_namespaces"] = check(userns_ok || root, userns_ok ? "allowed for unprivileged users (max " + maxns + ")"
+                                                         : "forbidden by this host (unprivileged_userns_clone=0 or max_user_namespaces=0): only root can detonate");
+  // Exactly what a jail will do: rootless, the other namespaces come with a user namespace.
+  int flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWCGROUP;
+  bool ns = can_unshare(root ? flags : flags | CLONE_NEWUSER, &why);
+  checks["namespaces"] = check(ns, ns ? std::string(root ? "" : "user, ") + "pid, mnt, net, ipc, uts, cgroup" : why);
   const scmp_version* v = seccomp_version();
   int api = seccomp_api_get();
   bool seccomp_ok = prctl(PR_GET_SECCOMP) >= 0 && api >= 1;
   checks["seccomp"] = check(seccomp_ok, fmt::format("libseccomp {}.{}.{}, kernel API level {}", v->major, v->minor, v->micro, api));
   std::string cg2 = sandbox::find_cgroup2_mount();
-  checks["cgroup2"] = check(!cg2.empty(), cg2.empty() ? "cgroup2 not mounted: no tracer scope, no whole-tree kill" : "mounted at " + cg2);
+  std::string cg2_detail = cg2.empty() ? "cgroup2 not mounted: no tracer scope, no whole-tree kill" : "mounted at " + cg2;
+  if (!root) cg2_detail += " (rootless jails do not use it)";
+  checks["cgroup2"] = check(!cg2.empty() || !root, cg2_detail);
   sandbox::V1Limits v1 = sandbox::V1Limits::create("doctor-probe", 64, 1ull << 30);
   std::string v1d = v1.describe();
   checks["cgroup_limits"] = check(true, v1d.empty() ? "none beside rlimits (memory/pids limits by rlimit only)" : "v1 controllers: " + v1d);
@@ -83,12 +89,12 @@ nlohmann::json run_doctor() {
     tracer_json["error"] = error;
   }
   // Without BPF the ptrace fallback observes the jail (same events, no connection steering).
-  bool ready = ns && seccomp_ok && !cg2.empty();
+  bool ready = ns && seccomp_ok && (!root || !cg2.empty());
   std::string backend = t ? t->backend() : "ptrace (fallback)";
   tracer_json["fallback"] = "ptrace: used when eBPF cannot load (--tracer auto), or with --tracer ptrace";
-  mode = ready ? fmt::format("detonate: namespaces+seccomp, tracer {}", backend)
+  mode = ready ? fmt::format("detonate: {}, tracer {}", sandbox::isolation_label(), backend)
                : "refuse: every file will be reported as `error` (see the failed checks)";
-  nlohmann::json host = {{"kernel", host_info(nullptr)["kernel"]}, {"tracer", backend}, {"sandbox", "namespaces+seccomp"}};
+  nlohmann::json host = {{"kernel", host_info(nullptr)["kernel"]}, {"tracer", backend}, {"sandbox", sandbox::isolation_label()}};
   return {{"host", host}, {"checks", checks}, {"tracer", tracer_json}, {"victim_libraries", libs},
           {"mode", mode}, {"ready", ready}};
 }

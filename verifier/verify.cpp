@@ -48,7 +48,10 @@ void drop_setup_events(Events& events, uint64_t exec_t_ns) {
 }
 
 nlohmann::json sandbox_settings(const sandbox::Limits& l) {
-  return {{"namespaces", {"pid", "mnt", "net", "ipc", "uts", "cgroup"}},
+  nlohmann::json namespaces = {"pid", "mnt", "net", "ipc", "uts", "cgroup"};
+  if (sandbox::rootless_jails()) namespaces.push_back("user");
+  return {{"namespaces", namespaces},
+          {"isolation", sandbox::isolation_label()},
           {"seccomp_denied", sandbox::SeccompProgram::denied_syscalls()},
           {"limits", {{"address_space", l.address_space}, {"memory", l.memory}, {"cpu_seconds", l.cpu_seconds},
                       {"processes", l.processes}, {"open_files", l.open_files}, {"file_size", l.file_size},
@@ -83,7 +86,7 @@ void attribute_destinations(Events& events) {
 nlohmann::json host_info(const Observer* observer) {
   return {{"kernel", kernel_release()},
           {"tracer", observer ? observer->backend() : "none"},
-          {"sandbox", "namespaces+seccomp"}};
+          {"sandbox", sandbox::isolation_label()}};
 }
 
 Verifier::Verifier(policy::Policy policy, Observer* observer, std::string observer_error)
