@@ -76,6 +76,7 @@ std::string key_of(const Event& e) {
       {"mkdir", {"path", "mode", "ret"}},
       {"syscall_attempt", {"syscall", "nr", "args", "ret"}},
       {"denied", {"syscall", "nr", "args", "ret"}},
+      {"net_redirect", {"hook", "family", "orig_addr", "orig_port", "proto", "redirected"}},
   };
   auto it = fields.find(e.kind);
   if (it == fields.end()) return "";
@@ -166,6 +167,11 @@ TEST(TracerFallback, PtraceAndEbpfRecordTheSameActions) {
            d["ret"] == -ECONNREFUSED;
   }));
   EXPECT_TRUE(has("sendto", [&](const auto& d) { return d["addr"] == "127.0.0.1" && d["port"] == udp_port && d["proto"] == "udp"; }));
+  // ptrace's stand-in for the cgroup hooks saw the same destinations (no ports: nothing rewritten).
+  EXPECT_TRUE(has("net_redirect", [&](const auto& d) {
+    return d["hook"] == "connect4" && d["orig_port"] == tcp_port && d["proto"] == "tcp" && d["redirected"] == false;
+  }));
+  EXPECT_TRUE(has("net_redirect", [&](const auto& d) { return d["hook"] == "sendmsg4" && d["orig_port"] == udp_port; }));
   EXPECT_TRUE(has("rename", [&](const auto& d) { return d["new_path"] == dir + "/moved.txt"; }));
   EXPECT_TRUE(has("unlink", [&](const auto& d) { return d["path"] == dir + "/moved.txt"; }));
   EXPECT_TRUE(has("unlink", [&](const auto& d) { return d["path"] == dir + "/sub" && d["dir"] == true; }));

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "tracer/ptrace_records.h"
+#include "tracer/ptrace_steer.h"
 #include "tracer/record_decoder.h"
 #include "tracer/seccomp_eval.h"
 
@@ -72,6 +73,7 @@ struct PtraceLoop::State {
   std::unordered_map<pid_t, Thread> threads;
   const Sink* sink = nullptr;
   uint64_t stops = 0;
+  RedirectTarget steer;
 
   Thread& thread(pid_t tid) {
     auto it = threads.find(tid);
@@ -110,6 +112,10 @@ struct PtraceLoop::State {
       if (is_exec(t.call.nr)) {
         t.exec = std::make_unique<mv_exec_rec>();
         read_exec_call(t.call, TraceeMemory(tid), t.exec.get());
+      }
+      if (auto redirect = steer_destination(tid, t.tgid, t.call, steer)) {
+        fill_header(&redirect->h, MV_REC_NET_REDIRECT, tid, t, now);
+        emit(&*redirect, sizeof(*redirect), MV_RING_HIGH);
       }
       return;
     }
@@ -215,6 +221,8 @@ bool PtraceLoop::seize(pid_t root, std::string* error) {
   state_->thread(root);
   return true;
 }
+
+void PtraceLoop::steer_to(const RedirectTarget& target) { state_->steer = target; }
 
 uint64_t PtraceLoop::run(const Sink& sink) {
   State& s = *state_;

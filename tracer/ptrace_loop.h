@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "tracer/tracer.h"
 #include "verifier/event.h"
 
 namespace modelvet::tracer {
@@ -24,6 +25,9 @@ class PtraceLoop {
   // process dies, the tracees die with it: nothing runs unobserved). Children `root` already
   // has are not followed.
   bool seize(pid_t root, std::string* error);
+  // Where connections and datagrams go instead of their destination (tracer/ptrace_steer.h);
+  // zero ports: recorded, not rewritten.
+  void steer_to(const RedirectTarget& target);
   // Until no tracee is left: every record goes to sink. Returns the number of ptrace stops.
   uint64_t run(const Sink& sink);
 

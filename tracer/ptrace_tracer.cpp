@@ -39,10 +39,11 @@ void keep_only_fds(int out_fd, int status_fd) {
 }
 
 // The helper process: seize, report "ok" (or why not), trace until the tree is gone.
-[[noreturn]] void helper_main(pid_t target, int out_fd, int status_fd) {
+[[noreturn]] void helper_main(pid_t target, const RedirectTarget& steer, int out_fd, int status_fd) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   keep_only_fds(out_fd, status_fd);
   PtraceLoop loop;
+  loop.steer_to(steer);
   std::string error;
   if (!loop.seize(target, &error)) {
     (void)!write(kStatusFd, error.data(), error.size());
@@ -147,7 +148,8 @@ class PtraceSession {
   Stats stats_;
 };
 
-std::shared_ptr<PtraceSession> PtraceTracer::watch_process(pid_t pid, std::string* error) {
+std::shared_ptr<PtraceSession> PtraceTracer::watch_process(pid_t pid, std::string* error,
+                                                           const RedirectTarget& target) {
   std::string ignored;
   if (!error) error = &ignored;
   int memfd = memfd_create("modelvet-ptrace-events", MFD_CLOEXEC);
@@ -158,7 +160,7 @@ std::shared_ptr<PtraceSession> PtraceTracer::watch_process(pid_t pid, std::strin
     return nullptr;
   }
   pid_t helper = fork();
-  if (helper == 0) helper_main(pid, memfd, status[1]);
+  if (helper == 0) helper_main(pid, target, memfd, status[1]);
   close(status[1]);
   if (helper < 0) {
     *error = fmt::format("fork ptrace helper: {}", strerror(errno));

@@ -9,8 +9,9 @@
 // attached from outside, so the jail's filter (which denies ptrace to the jail) does not matter.
 //
 // It produces the eBPF backend's events, kinds and fields (tracer/README.md), through the
-// same record decoder. Not available here: net_redirect and the connect rewrite (cgroup hooks),
-// cgroup scoping (it follows process trees instead). Cost: two stops per syscall (see
+// same record decoder, net_redirect included: connections and datagrams are steered to the
+// fake network at their entry stop (tracer/ptrace_steer.h). Not available here: cgroup scoping
+// (it follows process trees instead). Cost: two stops per syscall (see
 // tests/bench_tracer.cpp): a fallback, not a replacement.
 #include <sys/types.h>
 
@@ -33,7 +34,8 @@ class PtraceTracer {
   // is recorded, and children pid already has are not followed. The tracing runs in a helper
   // process, a child of the calling thread (it dies with that thread, and the tracees with it:
   // PTRACE_O_EXITKILL). nullptr and *error when ptrace is refused.
-  std::shared_ptr<PtraceSession> watch_process(pid_t pid, std::string* error);
+  // Connections and datagrams go to `target`'s ports (zero: recorded, not rewritten).
+  std::shared_ptr<PtraceSession> watch_process(pid_t pid, std::string* error, const RedirectTarget& target = {});
 
   // Once the traced processes are gone: their events sorted by t_ns. Processes still traced
   // after timeout_ms are killed with the helper (fail closed; counted in stats as "killed").

@@ -38,6 +38,12 @@ std::string read_first_line(const std::string& path) {
   return line;
 }
 
+// Never throws: an unprivileged doctor may not even look (tracefs is root-only).
+bool path_exists(const std::string& path) {
+  std::error_code ec;
+  return fs::exists(path, ec);
+}
+
 nlohmann::json check(bool ok, const std::string& detail) { return {{"ok", ok}, {"detail", detail}}; }
 
 }  // namespace
@@ -68,18 +74,19 @@ nlohmann::json run_doctor() {
   sandbox::V1Limits v1 = sandbox::V1Limits::create("doctor-probe", 64, 1ull << 30);
   std::string v1d = v1.describe();
   checks["cgroup_limits"] = check(true, v1d.empty() ? "none beside rlimits (memory/pids limits by rlimit only)" : "v1 controllers: " + v1d);
-  bool tracefs = fs::exists("/sys/kernel/tracing/events");
-  checks["tracefs"] = check(tracefs, tracefs ? "/sys/kernel/tracing" : "not mounted (the tracer mounts it when it starts)");
-  bool btf = fs::exists("/sys/kernel/btf/vmlinux");
+  bool tracefs = path_exists("/sys/kernel/tracing/events");
+  checks["tracefs"] = root ? check(tracefs, tracefs ? "/sys/kernel/tracing" : "not mounted (the tracer mounts it when it starts)")
+                           : check(true, "not used: rootless jails are traced with ptrace");
+  bool btf = path_exists("/sys/kernel/btf/vmlinux");
   checks["btf"] = check(btf, btf ? "/sys/kernel/btf/vmlinux" : "no kernel BTF: CO-RE programs cannot load");
 
   tracer::Features features = tracer::probe_features();
   nlohmann::json libs = nlohmann::json::object();
   for (const char* lib : {"torch", "numpy", "joblib", "dill", "h5py", "py7zr", "sklearn", "google/protobuf"})
-    libs[lib] = fs::exists(fmt::format("/usr/lib/python3/dist-packages/{}", lib));
+    libs[lib] = path_exists(fmt::format("/usr/lib/python3/dist-packages/{}", lib));
 
-  std::string error;
-  auto t = tracer::Tracer::start(&error);
+  std::string error = "not root: eBPF is not used for rootless jails";
+  auto t = root ? tracer::Tracer::start(&error) : nullptr;
   nlohmann::json tracer_json = {{"features", features.to_json()}, {"summary", features.summary()}};
   std::string mode;
   if (t) {
@@ -88,10 +95,10 @@ nlohmann::json run_doctor() {
   } else {
     tracer_json["error"] = error;
   }
-  // Without BPF the ptrace fallback observes the jail (same events, no connection steering).
+  // Without BPF the ptrace fallback observes the jail (same events, connections steered by ptrace).
   bool ready = ns && seccomp_ok && (!root || !cg2.empty());
   std::string backend = t ? t->backend() : "ptrace (fallback)";
-  tracer_json["fallback"] = "ptrace: used when eBPF cannot load (--tracer auto), or with --tracer ptrace";
+  tracer_json["fallback"] = "ptrace: used when eBPF cannot load or modelvet is not root (--tracer auto), or with --tracer ptrace";
   mode = ready ? fmt::format("detonate: {}, tracer {}", sandbox::isolation_label(), backend)
                : "refuse: every file will be reported as `error` (see the failed checks)";
   nlohmann::json host = {{"kernel", host_info(nullptr)["kernel"]}, {"tracer", backend}, {"sandbox", sandbox::isolation_label()}};

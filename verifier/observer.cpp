@@ -1,5 +1,6 @@
 #include "verifier/observer.h"
 
+#include "sandbox/jail.h"
 #include "tracer/ptrace_tracer.h"
 
 namespace modelvet {
@@ -43,14 +44,14 @@ class PtraceObservation : public Observation {
   std::shared_ptr<tracer::PtraceSession> session_;
 };
 
-// ptrace from the jail's init on: same events, no connection steering (connections to outside
-// addresses fail in the jail's lo-only namespace, and are recorded with where they were meant to go).
+// ptrace from the jail's init on: same events, and connections steered to the fake network at
+// their syscall entry (tracer/ptrace_steer.h) instead of by the cgroup hooks.
 class PtraceObserver : public Observer {
  public:
   std::string backend() const override { return tracer_.backend(); }
   std::vector<std::string> active_hooks() const override { return {"ptrace (fallback: no BPF on this host)"}; }
   std::unique_ptr<Observation> watch(const sandbox::JailHandle& jail, std::string* error) override {
-    auto s = tracer_.watch_process(jail.init_pid, error);
+    auto s = tracer_.watch_process(jail.init_pid, error, tracer::RedirectTarget{jail.tcp_port, jail.udp_port});
     return s ? std::make_unique<PtraceObservation>(&tracer_, std::move(s)) : nullptr;
   }
 
@@ -61,6 +62,15 @@ class PtraceObserver : public Observer {
 }  // namespace
 
 std::unique_ptr<Observer> Observer::start(const std::string& choice, std::string* error) {
+  // eBPF is scoped by the jail's cgroup, and rootless jails have none (nor may their user load BPF).
+  if (sandbox::rootless_jails()) {
+    if (choice == "ebpf") {
+      *error = "eBPF needs root (rootless jails have no cgroup to scope it): use --tracer auto or ptrace";
+      return nullptr;
+    }
+    if (choice == "auto") *error = "not root: rootless jails are observed by the ptrace fallback";
+    return std::make_unique<PtraceObserver>();
+  }
   if (choice != "ptrace") {
     std::string bpf_error;
     if (auto t = tracer::Tracer::start(&bpf_error)) return std::make_unique<EbpfObserver>(std::move(t));
