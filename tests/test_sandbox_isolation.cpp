@@ -118,3 +118,19 @@ TEST(Isolation, TeardownLeavesNoProcessInThePidNamespace) {
   }
   EXPECT_FALSE(fs::exists(out.handle.staging_dir));
 }
+
+TEST(Isolation, AlternativesLinksResolveReadOnly) {
+  // /usr/bin/awk -> /etc/alternatives/awk -> /usr/bin/mawk: programs a payload may exec resolve,
+  // and the bind-mounted alternatives cannot be changed.
+  ASSERT_TRUE(fs::is_symlink("/etc/alternatives/awk")) << "host has no awk alternative";
+  JailOutcome out;
+  auto seen = run_in_jail(
+      "import os, json\n"
+      "try:\n    os.symlink('/tmp/x', '/etc/alternatives/modelvet-test'); writable = True\n"
+      "except OSError: writable = False\n"
+      "print(json.dumps({'awk': os.access(os.path.realpath('/usr/bin/awk'), os.X_OK), 'writable': writable}))",
+      &out);
+  ASSERT_TRUE(seen.is_object()) << out.output;
+  EXPECT_TRUE(seen["awk"].get<bool>());
+  EXPECT_FALSE(seen["writable"].get<bool>());
+}
