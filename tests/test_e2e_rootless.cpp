@@ -21,11 +21,33 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kDemo = std::string(MODELVET_BINARY_DIR) + "/demo-corpus";
 const std::string kAsNobody = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
 
+// The binary and the demo corpus, copied where nobody can reach them (a checkout under /root is
+// not); removed when the test binary ends.
+struct NobodyStage {
+  std::string dir, binary, demo;
+  NobodyStage() {
+    char tmpl[] = "/tmp/modelvet-e2e-nobody-XXXXXX";
+    dir = mkdtemp(tmpl);
+    binary = dir + "/modelvet";
+    demo = dir + "/demo-corpus";
+    fs::copy_file(kBinary, binary);
+    fs::copy(std::string(MODELVET_BINARY_DIR) + "/demo-corpus", demo, fs::copy_options::recursive);
+    for (auto& e : fs::recursive_directory_iterator(dir))
+      fs::permissions(e.path(), e.is_directory() || e.path() == binary ? fs::perms(0755) : fs::perms(0644));
+    fs::permissions(dir, fs::perms(0755));
+  }
+  ~NobodyStage() { fs::remove_all(dir); }
+};
+
+const NobodyStage& stage() {
+  static NobodyStage s;
+  return s;
+}
+
 nlohmann::json run_as_nobody(const std::string& args) {
-  auto r = run_command(kAsNobody + kBinary + " " + args + " 2>/dev/null");
+  auto r = run_command(kAsNobody + stage().binary + " " + args + " 2>/dev/null");
   return nlohmann::json::parse(r.out, nullptr, false);
 }
 
@@ -43,13 +65,14 @@ TEST(EndToEndRootless, DoctorReportsTheRootlessMode) {
 
 TEST(EndToEndRootless, DemoCorpusVerdictsMatchLabelsWithoutRoot) {
   assert_jail_is_isolated();
-  auto rows = modelvet::testing::read_manifest(kDemo);
+  const std::string demo = stage().demo;
+  auto rows = modelvet::testing::read_manifest(demo);
   ASSERT_GE(rows.size(), 8u);
-  auto doc = run_as_nobody(fmt::format("scan --format json --jobs 2 {0}/malicious {0}/benign", kDemo));
+  auto doc = run_as_nobody(fmt::format("scan --format json --jobs 2 {0}/malicious {0}/benign", demo));
   ASSERT_TRUE(doc.is_object()) << "scan printed no JSON as nobody";
   EXPECT_EQ(doc["host"]["sandbox"], "userns+namespaces+seccomp");
   EXPECT_EQ(doc["host"]["tracer"], "ptrace");
-  auto check = modelvet::testing::check_labels(rows, doc, kDemo);
+  auto check = modelvet::testing::check_labels(rows, doc, demo);
   std::printf("%s", modelvet::testing::confusion_table(check.matrix).c_str());
   for (const auto& [row, result] : check.mismatches)
     ADD_FAILURE() << row["file"] << ": label " << row["label"] << ", got " << (result.is_null() ? "nothing" : result.dump(1));
@@ -70,7 +93,7 @@ TEST(EndToEndRootless, DemoCorpusVerdictsMatchLabelsWithoutRoot) {
 }
 
 TEST(EndToEndRootless, EbpfIsRefusedWithoutRootInsteadOfRunningUnobserved) {
-  auto r = run_command(fmt::format("{}{} scan --tracer ebpf --format json {}/benign 2>&1", kAsNobody, kBinary, kDemo));
+  auto r = run_command(fmt::format("{}{} scan --tracer ebpf --format json {}/benign 2>&1", kAsNobody, stage().binary, stage().demo));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("eBPF needs root"), std::string::npos) << r.out;
 }
