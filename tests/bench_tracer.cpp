@@ -139,7 +139,7 @@ struct Series {
     wall.push_back(t.wall_ms);
     load_cpu.push_back(t.cpu_ms);
   }
-  std::vector<uint64_t> events, dropped;
+  std::vector<uint64_t> events, folded, dropped;
 };
 
 // One load run untraced, traced and under strace -f, `rounds` times each in rotating order.
@@ -176,10 +176,9 @@ class Comparison {
     row(fmt::format("modelvet ({})", backend_), traced_);
     if (have_strace_) row("strace -f", straced_);
     else std::printf("  strace -f: not installed (scripts/setup.sh installs it)\n");
-    std::printf("  modelvet: finish/drain %.1f ms, tracer process CPU %.1f ms, events %llu, dropped %llu (over the session cap)\n",
-                median(traced_.finish), median(traced_.tracer_cpu),
-                static_cast<unsigned long long>(traced_.events.empty() ? 0 : traced_.events.back()),
-                static_cast<unsigned long long>(traced_.dropped.empty() ? 0 : traced_.dropped.back()));
+    auto last = [](const std::vector<uint64_t>& v) { return static_cast<unsigned long long>(v.empty() ? 0 : v.back()); };
+    std::printf("  modelvet: finish/drain %.1f ms, tracer process CPU %.1f ms, events %llu (+%llu repeats folded into them), dropped %llu\n",
+                median(traced_.finish), median(traced_.tracer_cpu), last(traced_.events), last(traced_.folded), last(traced_.dropped));
   }
 
  private:
@@ -222,6 +221,7 @@ class Comparison {
     traced_.finish.push_back(ms_since(finish_start));
     traced_.tracer_cpu.push_back(cpu_ms(RUSAGE_SELF) - cpu0);
     traced_.events.push_back(stats.events);
+    traced_.folded.push_back(stats.per_buffer["bulk"].value("folded", uint64_t{0}));
     traced_.dropped.push_back(stats.dropped);
     return true;
   }
@@ -269,7 +269,8 @@ int main(int argc, char** argv) {
     Comparison syscall_heavy(parent, backend, {exe, "--load"});
     ok = syscall_heavy.run(rounds, ebpf.get(), ptracer.get()) && ok;
     syscall_heavy.print(fmt::format(
-        "syscall-heavy load: {} x open+read+close /dev/null, {} getppid, {} fork+exec /bin/true (~{} syscalls, ~{} events); {} rounds",
+        "syscall-heavy load: {} x open+read+close /dev/null, {} getppid, {} fork+exec /bin/true (~{} syscalls, {} of them "
+        "recorded opens and closes); {} rounds",
         kIterations, kIterations / kGetppidEvery, kExecs, kIterations * 3 + kIterations / kGetppidEvery, kIterations * 2, rounds));
   }
   if (access(kPython, X_OK) == 0) {  // what a detonation does: start Python, import a framework

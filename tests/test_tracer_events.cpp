@@ -53,9 +53,7 @@ int jailed_actions(const std::string& dir, uint16_t port) {
 }
 
 const Event* find(const Events& events, const std::string& kind, const std::function<bool(const nlohmann::json&)>& pred) {
-  for (const auto& e : events)
-    if (e.kind == kind && pred(e.data)) return &e;
-  return nullptr;
+  return find_event(events, kind, pred);
 }
 
 TEST(TracerEvents, RecordsWhatTheJailedChildDoesWithFields) {
@@ -245,6 +243,7 @@ TEST(TracerFeatures, ProbesWhatThisKernelLoads) {
   Features f = probe_features();
   // What this project's machines allow (DESIGN.md); the backend depends on exactly these.
   EXPECT_TRUE(f.raw_tp);
+  EXPECT_TRUE(f.tp_btf);
   EXPECT_TRUE(f.cgroup_sock_addr);
   EXPECT_TRUE(f.ringbuf);
   EXPECT_TRUE(f.btf);
@@ -256,7 +255,7 @@ TEST(TracerFeatures, ProbesWhatThisKernelLoads) {
   Tracer* tracer = shared_tracer();
   ASSERT_NE(tracer, nullptr);
   auto hooks = tracer->active_hooks();
-  EXPECT_NE(std::find(hooks.begin(), hooks.end(), "raw_tp/sys_exit"), hooks.end());
+  EXPECT_NE(std::find(hooks.begin(), hooks.end(), "tp_btf/sys_exit"), hooks.end());
 }
 
 }  // namespace

@@ -105,6 +105,13 @@ inline std::vector<const Event*> events_of_kind(const Events& events, const std:
   return out;
 }
 
+// The first event of `kind` whose data satisfies pred, or nullptr.
+inline const Event* find_event(const Events& events, const std::string& kind, const std::function<bool(const nlohmann::json&)>& pred) {
+  for (const auto& e : events)
+    if (e.kind == kind && pred(e.data)) return &e;
+  return nullptr;
+}
+
 // A port on 127.0.0.1 that nothing listens on (bound, then released).
 inline uint16_t closed_loopback_port(int type = SOCK_STREAM) {
   int s = socket(AF_INET, type, 0);

@@ -102,8 +102,9 @@ static __always_inline __u64 wakeup_flag(__u64 pending, __u64 capacity) {
   return pending > capacity / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
-/* Copies `size` bytes of `rec` into the chosen ring; a full ring is counted, never silent. */
-static __always_inline void emit(const struct mv_jail *jail, __u32 ring, void *rec, __u64 size) {
+/* Copies `size` bytes of `rec` into the chosen ring; a full ring is counted, never silent.
+ * Returns whether the record is in the ring. */
+static __always_inline bool emit(const struct mv_jail *jail, __u32 ring, void *rec, __u64 size) {
   long err;
   ring &= 1;
   if (ring == MV_RING_HIGH)
@@ -114,7 +115,8 @@ static __always_inline void emit(const struct mv_jail *jail, __u32 ring, void *r
     __sync_fetch_and_add(&jail->watch->dropped[ring], 1);
     __u64 *global = bpf_map_lookup_elem(&ring_drops, &ring);
     if (global) __sync_fetch_and_add(global, 1);
-  } else {
-    __sync_fetch_and_add(&jail->watch->emitted[ring], 1);
+    return false;
   }
+  __sync_fetch_and_add(&jail->watch->emitted[ring], 1);
+  return true;
 }

@@ -30,7 +30,7 @@ class Linker {
       fd_tables_[d.value("child_pid", 0)] = fds;  // the child starts with a copy of the table
     } else if (e.kind == "write" || e.kind == "mmap_exec") {
       auto it = fds.find(d.value("fd", -1));
-      if (it != fds.end()) d["path"] = it->second;
+      if (it != fds.end() && !d.contains("path")) d["path"] = it->second;  // a folded fd's is set already
     }
     return true;
   }

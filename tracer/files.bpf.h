@@ -10,6 +10,7 @@
 #define MV_O_APPEND 02000
 #define MV_O_TMPFILE 020000000
 #define MV_PROT_EXEC 4
+#define MV_MAP_ANONYMOUS 0x20
 
 /* Opens that can change a file are high value; plain reads go to the bulk ring. */
 static __always_inline __u32 ring_for_open_flags(__u64 flags) {
@@ -17,9 +18,93 @@ static __always_inline __u32 ring_for_open_flags(__u64 flags) {
                                                                                                  : MV_RING_BULK;
 }
 
+#define MV_MAX_FOLDS 65536
+
+/* Key -> repeats not emitted. A plain (not LRU) hash: when it is full the open is emitted, so no
+ * count is ever evicted, and a jail's counts sum to what it folded. Keys carry the jail's
+ * cgroup id; finish() takes that jail's entries out. No timestamp per repeat: reading the
+ * clock cost as much as the count. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, MV_MAX_FOLDS);
+  __type(key, struct mv_fold_key);
+  __type(value, __u64);
+} folds SEC(".maps") __weak;
+
+/* Per process (stored on the thread-group leader, which shares the fd table with its threads):
+ * the path hash of each fd < MV_FOLDED_FDS that a folded open returned, 0 for any other fd.
+ * Task storage rather than a hash map: a lookup per open/close instead of an update/delete,
+ * and it goes away with the process. Folded fds need it: their close is not emitted (user space
+ * never learnt them) and an executable mapping of one carries its hash. */
+#define MV_FOLDED_FDS 256
+struct folded_fds {
+  __u64 hash[MV_FOLDED_FDS];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct folded_fds);
+} folded_fds SEC(".maps") __weak;
+
+static __always_inline struct folded_fds *process_folded_fds(bool create) {
+  struct task_struct *leader = bpf_get_current_task_btf()->group_leader;
+  return bpf_task_storage_get(&folded_fds, leader, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+/* The slot of fd, or NULL (no storage, or an fd beyond the table). */
+static __always_inline __u64 *folded_fd_slot(struct folded_fds *t, __s64 fd) {
+  if (!t || fd < 0 || fd >= MV_FOLDED_FDS) return NULL;
+  return &t->hash[fd & (MV_FOLDED_FDS - 1)];
+}
+
+static __always_inline void forget_folded_fd(__s64 fd) {
+  if (fd < 0 || fd >= MV_FOLDED_FDS) return;
+  __u64 *slot = folded_fd_slot(process_folded_fds(false), fd);
+  if (slot) *slot = 0;
+}
+
+/* 64-bit words of the string read into scratch; bytes past its NUL are stale and masked. */
+static __always_inline __u64 hash_path(const char *s, __s32 len) {
+  __u64 h = 0xcbf29ce484222325ULL;
+  for (int i = 0; i < MV_PATH_LEN / 8; i++) {
+    int off = i * 8;
+    if (off >= len) break;
+    __u64 w = *(const __u64 *)(s + off);
+    int rem = len - off;
+    if (rem < 8) w &= (1ULL << (rem * 8)) - 1;
+    h = (h ^ w) * 0x100000001b3ULL;
+    h ^= h >> 32;
+  }
+  return h ? h : 1; /* 0 means "no hash" in a record */
+}
+
+/* Only read-only opens of absolute paths fold: a relative path or openat2's resolve flags
+ * could name another file with the same string. */
+static __always_inline bool foldable_open(const struct mv_syscall_rec *rec, __u64 flags) {
+  return rec->nr != __NR_openat2 && ring_for_open_flags(flags) == MV_RING_BULK && rec->len[0] > 1 && rec->str[0][0] == '/';
+}
+
+/* A repeat of an emitted key is counted, not emitted; its fd is remembered for close/mmap.
+ * An fd beyond the table cannot be remembered: that open is emitted. */
+static __always_inline bool fold_repeat(const struct mv_fold_key *key, long ret) {
+  __u64 *c = bpf_map_lookup_elem(&folds, key);
+  if (!c) return false;
+  if (ret >= 0) {
+    __u64 *slot = folded_fd_slot(process_folded_fds(true), ret);
+    if (!slot) return false;
+    *slot = key->path_hash;
+  }
+  __sync_fetch_and_add(c, 1);
+  return true;
+}
+
 static __always_inline void record_open(const struct mv_jail *jail, const struct inflight_syscall *call, long ret) {
-  struct mv_syscall_rec *rec = new_syscall_rec(jail, MV_REC_SYSCALL, call, ret);
-  if (!rec) return;
+  __u32 zero = 0;
+  union syscall_scratch_slot *slot = bpf_map_lookup_elem(&syscall_scratch, &zero);
+  if (!slot) return;
+  struct mv_syscall_rec *rec = &slot->rec;
   __u64 path = 0, flags = 0;
   switch (call->nr) {
     case __NR_open: path = call->args[0]; flags = call->args[1]; break;
@@ -31,9 +116,30 @@ static __always_inline void record_open(const struct mv_jail *jail, const struct
       break;
     }
   }
-  rec->aux = (__u32)flags;
+  /* path and key first: a repeat costs no header, no copy */
+  rec->nr = call->nr;
+  rec->len[0] = 0;
+  rec->len[1] = 0;
   rec_read_str(rec, 0, path);
-  send_syscall_rec(jail, ring_for_open_flags(flags), rec);
+  struct mv_fold_key key = {};
+  if (foldable_open(rec, flags)) {
+    key.cgroup_id = jail->id;
+    key.path_hash = hash_path(rec->str[0], rec->len[0]);
+    key.tgid = bpf_get_current_pid_tgid() >> 32;
+    key.nr = call->nr;
+    key.flags = (__u32)flags;
+    key.result = ret < 0 ? (__s32)ret : 0;
+    if (fold_repeat(&key, ret)) return;
+  }
+  fill_syscall_rec(rec, jail, MV_REC_SYSCALL, call, ret);
+  rec->aux = (__u32)flags;
+  rec->path_hash = key.path_hash;
+  bool sent = send_syscall_rec(jail, ring_for_open_flags(flags), rec);
+  forget_folded_fd(ret); /* user space knows this fd now, whatever an earlier holder was */
+  if (sent && key.path_hash) { /* repeats fold into an event that exists */
+    __u64 none = 0;
+    bpf_map_update_elem(&folds, &key, &none, BPF_NOEXIST);
+  }
 }
 
 /* unlink, rename, mkdir, chmod: the path(s) of the call. */
@@ -50,6 +156,24 @@ static __always_inline void record_path_change(const struct mv_jail *jail, const
   }
   rec_read_str(rec, 0, first);
   rec_read_str(rec, 1, second);
+  send_syscall_rec(jail, MV_RING_HIGH, rec);
+}
+
+/* dup2/dup3: the new fd names what the old one named (a folded open's file, or one user space knows). */
+static __always_inline void copy_folded_fd(__s64 old_fd, __s64 new_fd) {
+  struct folded_fds *t = process_folded_fds(false);
+  __u64 *to = folded_fd_slot(t, new_fd), *from = folded_fd_slot(t, old_fd);
+  if (to) *to = from ? *from : 0;
+}
+
+/* Native code loading: an mmap of a folded open's fd carries that open's path hash. */
+static __always_inline void record_exec_mapping(const struct mv_jail *jail, const struct inflight_syscall *call, long ret) {
+  struct mv_syscall_rec *rec = new_syscall_rec(jail, MV_REC_SYSCALL, call, ret);
+  if (!rec) return;
+  if (call->nr == __NR_mmap && !(call->args[3] & MV_MAP_ANONYMOUS)) {
+    __u64 *slot = folded_fd_slot(process_folded_fds(false), (__s32)call->args[4]);
+    if (slot) rec->path_hash = *slot;
+  }
   send_syscall_rec(jail, MV_RING_HIGH, rec);
 }
 
@@ -71,20 +195,29 @@ static __always_inline bool handle_file_exit(const struct mv_jail *jail, const s
       if ((__s64)call->args[0] >= 3) record_syscall(jail, MV_RING_BULK, call, ret);
       return true;
     case __NR_close:
-      /* lets user space forget the fd's path, so a reused number is not misattributed */
-      if ((__s64)call->args[0] >= 3 && ret == 0) record_syscall(jail, MV_RING_BULK, call, ret);
+      /* lets user space forget the fd's path, so a reused number is not misattributed; the fd
+       * of a folded open was never learnt, so there is nothing to forget */
+      if ((__s64)call->args[0] >= 3 && ret == 0) {
+        __u64 *slot = folded_fd_slot(process_folded_fds(false), call->args[0]);
+        if (slot && *slot) *slot = 0;
+        else record_syscall(jail, MV_RING_BULK, call, ret);
+      }
       return true;
     case __NR_dup2: case __NR_dup3:
-      if (ret >= 0) record_syscall(jail, MV_RING_BULK, call, ret);
+      if (ret >= 0) {
+        record_syscall(jail, MV_RING_BULK, call, ret);
+        copy_folded_fd((__s32)call->args[0], ret);
+      }
       return true;
     case __NR_mmap: case __NR_mprotect:
-      if (call->args[2] & MV_PROT_EXEC) record_syscall(jail, MV_RING_HIGH, call, ret);
+      if (call->args[2] & MV_PROT_EXEC) record_exec_mapping(jail, call, ret);
       return true;
     case __NR_memfd_create: {
       struct mv_syscall_rec *rec = new_syscall_rec(jail, MV_REC_SYSCALL, call, ret);
       if (!rec) return true;
       rec_read_str(rec, 0, call->args[0]);
       send_syscall_rec(jail, MV_RING_HIGH, rec);
+      forget_folded_fd(ret);
       return true;
     }
   }

@@ -357,6 +357,10 @@ std::optional<DecodedRecord> decode_record(const void* data, size_t size) {
       read_as(*rec);
       if (h.type == MV_REC_SYSCALL) {
         out.event = decode_syscall(*rec);
+        if (rec->path_hash && out.event.kind == "open")
+          out.fold_key = mv_fold_key{h.cgroup_id, rec->path_hash, h.pid, rec->nr, rec->aux, rec->ret < 0 ? static_cast<int32_t>(rec->ret) : 0};
+        else
+          out.path_hash = rec->path_hash;
       } else {
         out.event = base_event(rec->h, "denied");
         add_raw_call(out.event.data, *rec);

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "tracer/trace_records.h"
 #include "verifier/event.h"
 
 namespace modelvet::tracer {
@@ -13,6 +14,10 @@ namespace modelvet::tracer {
 struct DecodedRecord {
   uint64_t cgroup_id = 0;
   Event event;  // kinds starting with '_' are internal (linking only, never returned)
+  // A foldable open (path hashed by the kernel): its repeats are counted under this key.
+  std::optional<mv_fold_key> fold_key;
+  // Not an open: the hash of the folded open whose fd it names (mmap), 0 when none.
+  uint64_t path_hash = 0;
 };
 
 std::optional<DecodedRecord> decode_record(const void* data, size_t size);

@@ -19,17 +19,24 @@ struct {
   __type(value, union syscall_scratch_slot);
 } syscall_scratch SEC(".maps") __weak;
 
+/* Everything but the strings (record_open reads its path first, to fold repeats cheaply). */
+static __always_inline void fill_syscall_rec(struct mv_syscall_rec *rec, const struct mv_jail *jail, __u32 type,
+                                             const struct inflight_syscall *call, long ret) {
+  fill_header(&rec->h, jail, type);
+  for (int i = 0; i < 6; i++) rec->args[i] = call->args[i];
+  rec->nr = call->nr;
+  rec->ret = ret;
+  rec->aux = 0;
+  rec->path_hash = 0;
+}
+
 static __always_inline struct mv_syscall_rec *new_syscall_rec(const struct mv_jail *jail, __u32 type,
                                                               const struct inflight_syscall *call, long ret) {
   __u32 zero = 0;
   union syscall_scratch_slot *slot = bpf_map_lookup_elem(&syscall_scratch, &zero);
   if (!slot) return NULL;
   struct mv_syscall_rec *rec = &slot->rec;
-  fill_header(&rec->h, jail, type);
-  for (int i = 0; i < 6; i++) rec->args[i] = call->args[i];
-  rec->nr = call->nr;
-  rec->ret = ret;
-  rec->aux = 0;
+  fill_syscall_rec(rec, jail, type, call, ret);
   rec->len[0] = 0;
   rec->len[1] = 0;
   return rec;
@@ -52,14 +59,14 @@ static __always_inline void rec_read_bytes(struct mv_syscall_rec *rec, int slot,
     rec->len[slot & 1] = len;
 }
 
-static __always_inline void send_syscall_rec(const struct mv_jail *jail, __u32 ring, struct mv_syscall_rec *rec) {
+static __always_inline bool send_syscall_rec(const struct mv_jail *jail, __u32 ring, struct mv_syscall_rec *rec) {
   /* len[] values are in [0, MV_PATH_LEN] (set by rec_read_*) */
   __u64 size = offsetof(struct mv_syscall_rec, str);
   if (rec->len[1] > 0)
     size += MV_PATH_LEN + (__u32)rec->len[1];
   else
     size += (__u32)rec->len[0];
-  emit(jail, ring, rec, size & (MV_SYSCALL_SCRATCH - 1));
+  return emit(jail, ring, rec, size & (MV_SYSCALL_SCRATCH - 1));
 }
 
 /* The common case: one record, no strings beyond those the caller already read. */

@@ -69,7 +69,20 @@ struct mv_syscall_rec {
   __u32 nr;
   __u32 aux;          /* syscall specific: socket type of the fd, openat2 flags... */
   __s32 len[2];       /* bytes valid in str[i], terminating NUL included; 0 = absent */
+  __u64 path_hash;    /* foldable open: hash of its path; mmap: that of the fd's folded open; else 0 */
   char str[2][MV_PATH_LEN];  /* paths, names, or a raw struct sockaddr */
+};
+
+/* Repeat aggregation: a read-only open with an absolute path whose key was already emitted is
+ * counted in the `folds` map (key -> count) instead of being emitted again; user space reads
+ * the counts at finish. */
+struct mv_fold_key {
+  __u64 cgroup_id;
+  __u64 path_hash;
+  __u32 tgid;
+  __u32 nr;
+  __u32 flags;
+  __s32 result;       /* 0 for any fd, else -errno */
 };
 
 enum mv_redirect_hook { MV_HOOK_CONNECT4 = 1, MV_HOOK_CONNECT6, MV_HOOK_SENDMSG4, MV_HOOK_SENDMSG6 };

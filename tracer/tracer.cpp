@@ -18,6 +18,8 @@
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -113,7 +115,7 @@ struct Tracer::Impl {
     if (session->count_if_capped(reader->ring)) return 0;
     auto decoded = decode_record(data, size);
     if (!decoded) return 0;
-    session->add(std::move(decoded->event), reader->ring);
+    session->add(std::move(*decoded), reader->ring);
     return 0;
   }
 
@@ -145,6 +147,29 @@ struct Tracer::Impl {
     return true;
   }
 
+  // The repeat counts of jail `id` (keys carry its cgroup id), taken out of the map or not.
+  std::vector<std::pair<mv_fold_key, uint64_t>> fold_counts(uint64_t id, bool take) const {
+    std::vector<std::pair<mv_fold_key, uint64_t>> counts;
+    int fd = bpf_map__fd(skel->maps.folds);
+    mv_fold_key key{}, next{};
+    const mv_fold_key* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      key = next;
+      prev = &key;
+      uint64_t n = 0;
+      if (key.cgroup_id == id && bpf_map_lookup_elem(fd, &key, &n) == 0) counts.emplace_back(key, n);
+    }
+    if (take)
+      for (const auto& kv : counts) bpf_map_delete_elem(fd, &kv.first);
+    return counts;
+  }
+
+  static uint64_t total(const std::vector<std::pair<mv_fold_key, uint64_t>>& counts) {
+    uint64_t n = 0;
+    for (const auto& kv : counts) n += kv.second;
+    return n;
+  }
+
   mv_watch kernel_counters(uint64_t id) const {
     mv_watch w{};
     bpf_map__lookup_elem(skel->maps.watched, &id, sizeof(id), &w, sizeof(w), 0);
@@ -171,8 +196,8 @@ std::unique_ptr<Tracer> Tracer::start(std::string* error) {
     return nullptr;
   }
   auto& p = impl->skel->progs;
-  if (!impl->attach_host(p.on_sys_enter, "raw_tp/sys_enter", error) ||
-      !impl->attach_host(p.on_sys_exit, "raw_tp/sys_exit", error) ||
+  if (!impl->attach_host(p.on_sys_enter, "tp_btf/sys_enter", error) ||
+      !impl->attach_host(p.on_sys_exit, "tp_btf/sys_exit", error) ||
       !impl->attach_host(p.on_fork, "raw_tp/sched_process_fork", error) ||
       !impl->attach_host(p.on_exec, "raw_tp/sched_process_exec", error) ||
       !impl->attach_host(p.on_exit, "raw_tp/sched_process_exit", error))
@@ -257,14 +282,15 @@ Events Tracer::finish(Session& s) {
     impl_->sessions.erase(id);
     if (impl_->sessions.empty()) impl_->skel->bss->jail_level = 0;
   }
-  Events events = link_events(s.close(final_counters));
-  s.set_final_stats(s.make_stats(final_counters, events.size()));
+  auto folds = impl_->fold_counts(id, true);
+  Events events = link_events(s.close(folds));
+  s.set_final_stats(s.make_stats(final_counters, Impl::total(folds), events.size()));
   return events;
 }
 
 Stats Tracer::stats(const Session& s) const {
   if (s.finished()) return s.final_stats();
-  return s.make_stats(impl_->kernel_counters(s.cgroup_id()), 0);
+  return s.make_stats(impl_->kernel_counters(s.cgroup_id()), Impl::total(impl_->fold_counts(s.cgroup_id(), false)), 0);
 }
 
 }  // namespace modelvet::tracer

@@ -28,8 +28,8 @@ struct Features {
   bool ringbuf = false;            // BPF_MAP_TYPE_RINGBUF
   bool btf = false;                // /sys/kernel/btf/vmlinux (CO-RE)
   std::string error;               // why nothing could be probed (e.g. not root), or ""
-  // What the eBPF backend needs: raw_tp + cgroup_sock_addr + ringbuf + btf.
-  bool ebpf_usable() const { return raw_tp && cgroup_sock_addr && ringbuf && btf; }
+  // What the eBPF backend needs: raw_tp (sched) + tp_btf (sys_enter/exit) + cgroup_sock_addr + ringbuf + btf.
+  bool ebpf_usable() const { return raw_tp && tp_btf && cgroup_sock_addr && ringbuf && btf; }
   nlohmann::json to_json() const;
   std::string summary() const;     // one line: "ebpf usable: raw_tp tp_btf ...; missing: fentry lsm"
 };
@@ -42,8 +42,10 @@ struct RedirectTarget {
 
 struct Stats {
   uint64_t events = 0;     // events returned for the session
-  uint64_t dropped = 0;    // records of the session lost (ring full, or over the per-session cap)
-  nlohmann::json per_buffer;  // {"high": {"emitted", "dropped"}, "bulk": {...}, "capped": n}
+  uint64_t dropped = 0;    // records of the session lost (ring full, over the per-session cap, or
+                           // folded repeats whose first event was lost)
+  // {"high": {"emitted", "dropped", "capped", "kept"}, "bulk": {..., "folded", "folded_unattached"}}
+  nlohmann::json per_buffer;
 };
 
 class Session;  // the events of one jail (tracer/session.h)
