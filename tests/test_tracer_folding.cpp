@@ -1,6 +1,7 @@
 // Repeat folding through the real eBPF tracer: a read-only open already emitted is counted, not
 // emitted again (its first event carries `repeats`); opens that can write are never folded; a
-// folded open's fd keeps its path for executable mappings, and its close is not needed.
+// folded open's fd keeps its path for executable mappings (after dup2, in a forked child), and
+// its close is not needed.
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -118,6 +119,10 @@ TEST(TracerFolding, ExecMappingOfAFoldedOpensFdKeepsItsPath) {
     if (m == MAP_FAILED) return 4;
     munmap(m, 4096);
     close(100);
+    pid_t kid = fork();  // a child inherits the folded fd, and what it names
+    if (kid == 0) _exit(mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, folded, 0) == MAP_FAILED);
+    int kid_status = 0;
+    if (waitpid(kid, &kid_status, 0) != kid || kid_status != 0) return 7;
     close(folded);
     // The folded fd's number, reused by a memfd: its mapping must not be called /bin/true.
     int mfd = static_cast<int>(syscall(SYS_memfd_create, "mv-fold-memfd", 0));
@@ -136,13 +141,17 @@ TEST(TracerFolding, ExecMappingOfAFoldedOpensFdKeepsItsPath) {
   EXPECT_EQ(opens[0]->data["repeats"], 1);
 
   auto maps = events_of_kind(r.events, "mmap_exec");
-  ASSERT_EQ(maps.size(), 3u);
+  ASSERT_EQ(maps.size(), 4u);
   EXPECT_EQ(maps[0]->data["fd"], first_fd + 1);
   EXPECT_EQ(maps[0]->data["path"], "/bin/true");
   EXPECT_EQ(maps[1]->data["fd"], 100);
   EXPECT_EQ(maps[1]->data["path"], "/bin/true");
+  EXPECT_NE(maps[2]->pid, r.child);
   EXPECT_EQ(maps[2]->data["fd"], first_fd + 1);
-  EXPECT_EQ(maps[2]->data["path"], "memfd:mv-fold-memfd");
+  EXPECT_EQ(maps[2]->data["path"], "/bin/true");
+  EXPECT_EQ(maps[3]->pid, r.child);
+  EXPECT_EQ(maps[3]->data["fd"], first_fd + 1);
+  EXPECT_EQ(maps[3]->data["path"], "memfd:mv-fold-memfd");
 }
 
 TEST(TracerFolding, AFoldedFdsNumberReusedByAWriteOpenGetsTheNewPath) {

@@ -52,6 +52,35 @@ struct {
   __type(value, struct entered_mark);
 } entered SEC(".maps") __weak;
 
+/* Per process (stored on the thread-group leader, which shares the fd table with its threads):
+ * the path hash of each fd < MV_FOLDED_FDS that a folded open returned (files.bpf.h), 0 for any
+ * other fd; a forked child starts with a copy. Task storage rather than a hash map: a lookup per
+ * open/close instead of an update/delete, and it goes away with the process. Folded fds need
+ * it: their close is not emitted (user space never learnt them) and an executable mapping of
+ * one carries its hash. */
+#define MV_FOLDED_FDS 256
+struct folded_fds {
+  __u64 hash[MV_FOLDED_FDS];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct folded_fds);
+} folded_fds SEC(".maps") __weak;
+
+static __always_inline struct folded_fds *process_folded_fds(bool create) {
+  struct task_struct *leader = bpf_get_current_task_btf()->group_leader;
+  return bpf_task_storage_get(&folded_fds, leader, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+/* The slot of fd, or NULL (no storage, or an fd beyond the table). */
+static __always_inline __u64 *folded_fd_slot(struct folded_fds *t, __s64 fd) {
+  if (!t || fd < 0 || fd >= MV_FOLDED_FDS) return NULL;
+  return &t->hash[fd & (MV_FOLDED_FDS - 1)];
+}
+
 /* Host-wide losses per ring (all jails together); the per-jail split is in `watched`. */
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);

@@ -1,5 +1,5 @@
 /* Process lifecycle: fork (new processes, not threads) and exit, from the scheduler's raw
- * tracepoints (no tracefs needed). exec: exec.bpf.h. */
+ * tracepoints (no tracefs needed; fork as tp_btf). exec: exec.bpf.h. */
 #include "tracer/common.bpf.h"
 #include <asm/unistd_64.h>
 
@@ -7,13 +7,23 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-SEC("raw_tp/sched_process_fork")
+/* The child's fd table is a copy of the parent's: so is its table of folded fds. */
+static __always_inline void inherit_folded_fds(struct task_struct *child) {
+  struct folded_fds *from = process_folded_fds(false);
+  if (!from) return;
+  struct folded_fds *to = bpf_task_storage_get(&folded_fds, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (to) bpf_probe_read_kernel(to, sizeof(*to), from);
+}
+
+/* tp_btf: `child` is a trusted pointer, which task storage needs. */
+SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child) {
   struct mv_jail jail;
   if (!current_jail(&jail)) return 0;
   __u32 child_pid = BPF_CORE_READ(child, pid);
   __u32 child_tgid = BPF_CORE_READ(child, tgid);
   if (child_pid != child_tgid) return 0; /* a thread of the same process */
+  inherit_folded_fds(child);
   struct mv_proc_rec rec = {};
   fill_header(&rec.h, &jail, MV_REC_FORK);
   rec.child_pid = child_tgid;

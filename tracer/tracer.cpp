@@ -198,7 +198,7 @@ std::unique_ptr<Tracer> Tracer::start(std::string* error) {
   auto& p = impl->skel->progs;
   if (!impl->attach_host(p.on_sys_enter, "tp_btf/sys_enter", error) ||
       !impl->attach_host(p.on_sys_exit, "tp_btf/sys_exit", error) ||
-      !impl->attach_host(p.on_fork, "raw_tp/sched_process_fork", error) ||
+      !impl->attach_host(p.on_fork, "tp_btf/sched_process_fork", error) ||
       !impl->attach_host(p.on_exec, "raw_tp/sched_process_exec", error) ||
       !impl->attach_host(p.on_exit, "raw_tp/sched_process_exit", error))
     return nullptr;
