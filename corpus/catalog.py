@@ -1,8 +1,11 @@
 """What a corpus sample is: where it goes, the verdict it must get, and how to write it."""
+import json
+import os
 from dataclasses import dataclass, field
 from typing import Callable
 
 LABELS = ("malicious", "suspicious", "benign")
+MANIFEST = "manifest.jsonl"
 
 
 @dataclass
@@ -20,6 +23,25 @@ class Sample:
         return {"file": self.file, "label": self.label, "technique": self.technique,
                 "format": self.format, "description": self.description,
                 "expect_evidence": self.expect_evidence}
+
+
+def write_samples(out, samples):
+    """Writes every sample under out, then the manifest: last and atomically, so its presence
+    means the set is complete."""
+    for s in samples:
+        path = os.path.join(out, s.file)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        s.write(path)
+    tmp = os.path.join(out, MANIFEST + ".tmp")
+    with open(tmp, "w") as f:
+        for s in samples:
+            f.write(json.dumps(s.manifest_row()) + "\n")
+    os.replace(tmp, os.path.join(out, MANIFEST))
+
+
+def label_counts(samples):
+    """"12 malicious, 3 suspicious, 9 benign"."""
+    return ", ".join(f"{sum(s.label == label for s in samples)} {label}" for label in LABELS)
 
 
 def bytes_writer(data: bytes):

@@ -9,7 +9,6 @@ are assembled opcode by opcode or serialized from harmless objects by the real l
 Run with Debian's /usr/bin/python3 (it has torch, numpy, joblib, dill, h5py, py7zr, sklearn).
 """
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -24,9 +23,7 @@ sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 import benign  # noqa: E402
 import malicious  # noqa: E402
 import suspicious  # noqa: E402
-from catalog import LABELS  # noqa: E402
-
-MANIFEST = "manifest.jsonl"
+from catalog import LABELS, MANIFEST, label_counts, write_samples  # noqa: E402
 
 
 def all_samples():
@@ -55,16 +52,7 @@ def write_corpus(out, demo):
     samples = [s for s in all_samples() if s.demo or not demo]
     os.makedirs(out, exist_ok=True)
     clear_previous(out)
-    for s in samples:
-        path = os.path.join(out, s.file)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        s.write(path)
-    # The manifest goes last and atomically: its presence means the corpus is complete.
-    tmp = os.path.join(out, MANIFEST + ".tmp")
-    with open(tmp, "w") as f:
-        for s in samples:
-            f.write(json.dumps(s.manifest_row(), sort_keys=False) + "\n")
-    os.replace(tmp, os.path.join(out, MANIFEST))
+    write_samples(out, samples)
     return samples
 
 
@@ -76,9 +64,7 @@ def main():
     args = parser.parse_args()
     samples = write_corpus(args.out, args.demo)
     if not args.quiet:
-        counts = {label: sum(s.label == label for s in samples) for label in LABELS}
-        print(f"corpus: {len(samples)} samples in {args.out} "
-              + ", ".join(f"{n} {label}" for label, n in counts.items()))
+        print(f"corpus: {len(samples)} samples in {args.out} {label_counts(samples)}")
 
 
 if __name__ == "__main__":

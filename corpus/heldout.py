@@ -24,7 +24,6 @@ every sleep/loop is bounded. Only modelvet's jail ever loads a malicious sample.
 """
 import argparse
 import io
-import json
 import os
 import random
 import shutil
@@ -43,10 +42,9 @@ sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 
 import containers  # noqa: E402
 import models  # noqa: E402
-from catalog import LABELS, Sample, bytes_writer  # noqa: E402
+from catalog import MANIFEST, Sample, bytes_writer, label_counts, write_samples  # noqa: E402
 from pickle_asm import Call, Global, Seq, assemble, attr, inject, protocol_of  # noqa: E402
 
-MANIFEST = "manifest.jsonl"
 SAMPLES_DIR = "samples"
 G = Global
 
@@ -977,14 +975,7 @@ def write_set(out, seed, count):
     shutil.rmtree(os.path.join(out, SAMPLES_DIR), ignore_errors=True)
     if os.path.exists(os.path.join(out, MANIFEST)):
         os.remove(os.path.join(out, MANIFEST))
-    os.makedirs(os.path.join(out, SAMPLES_DIR))
-    for s in samples:
-        s.write(os.path.join(out, s.file))
-    tmp = os.path.join(out, MANIFEST + ".tmp")
-    with open(tmp, "w") as f:
-        for s in samples:
-            f.write(json.dumps(s.manifest_row()) + "\n")
-    os.replace(tmp, os.path.join(out, MANIFEST))
+    write_samples(out, samples)
     return samples
 
 
@@ -999,9 +990,7 @@ def main():
         parser.error("--count must be positive")
     samples = write_set(args.out, args.seed, args.count)
     if not args.quiet:
-        counts = {label: sum(s.label == label for s in samples) for label in LABELS}
-        print(f"heldout seed {args.seed}: {len(samples)} samples in {args.out} "
-              + ", ".join(f"{n} {label}" for label, n in counts.items()))
+        print(f"heldout seed {args.seed}: {len(samples)} samples in {args.out} {label_counts(samples)}")
 
 
 if __name__ == "__main__":
