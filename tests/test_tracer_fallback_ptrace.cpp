@@ -42,6 +42,17 @@ struct HeldChild {
   }
 };
 
+// Traces the child from its release to its exit, which must be a clean 0; its events in *events.
+void trace_until_exit(HeldChild& child, Events* events) {
+  PtraceTracer tracer;
+  std::string error;
+  auto session = tracer.watch_process(child.pid, &error);
+  ASSERT_TRUE(session) << error;
+  int status = child.release_and_wait();
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  *events = tracer.finish(*session);
+}
+
 TEST(TracerFallbackPtrace, ThreadsAreFollowedAndReportedByTid) {
   std::string path = fmt::format("/tmp/mv-ptrace-thread-{}", getpid());
   HeldChild child([&] {
@@ -55,13 +66,8 @@ TEST(TracerFallbackPtrace, ThreadsAreFollowedAndReportedByTid) {
     unlink(path.c_str());
     return tid > 0 ? 0 : 1;
   });
-  PtraceTracer tracer;
-  std::string error;
-  auto session = tracer.watch_process(child.pid, &error);
-  ASSERT_TRUE(session) << error;
-  int status = child.release_and_wait();
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
-  Events events = tracer.finish(*session);
+  Events events;
+  ASSERT_NO_FATAL_FAILURE(trace_until_exit(child, &events));
   const Event* open_event = nullptr;
   for (const auto& e : events)
     if (e.kind == "open" && e.data.value("path", "") == path) open_event = &e;
@@ -113,13 +119,8 @@ TEST(TracerFallbackPtrace, SeccompEvaluationMatchesTheKernel) {
     unshare(CLONE_NEWUTS);  // allowed by the filter (and permitted to root)
     return 0;
   });
-  PtraceTracer tracer;
-  std::string error;
-  auto session = tracer.watch_process(child.pid, &error);
-  ASSERT_TRUE(session) << error;
-  int status = child.release_and_wait();
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
-  Events events = tracer.finish(*session);
+  Events events;
+  ASSERT_NO_FATAL_FAILURE(trace_until_exit(child, &events));
   auto denied = events_of_kind(events, "denied");
   std::set<std::string> denied_calls;
   for (const Event* e : denied) denied_calls.insert(e->data["syscall"].get<std::string>());
@@ -128,7 +129,6 @@ TEST(TracerFallbackPtrace, SeccompEvaluationMatchesTheKernel) {
   for (const Event* e : events_of_kind(events, "syscall_attempt"))
     if (e->data["syscall"] == "unshare" && e->data["args"][0] == CLONE_NEWUTS) uts_attempt = true;
   EXPECT_TRUE(uts_attempt) << "the allowed unshare is an attempt, not a denial";
-
 }
 
 // The interpreter alone, on the program libseccomp generates (seccomp_export_bpf).
