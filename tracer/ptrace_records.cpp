@@ -35,20 +35,9 @@ void read_bytes_slot(const TraceeMemory& mem, mv_syscall_rec* rec, int slot, uin
   if (mem.read(addr, rec->str[slot], len)) rec->len[slot] = static_cast<int32_t>(len);
 }
 
-// SOCK_STREAM / SOCK_DGRAM / ... of the tracee's fd, 0 when it is not a socket: a duplicate
-// of the fd (pidfd_getfd, allowed to a tracer; called through syscall(): Debian 12's
-// <sys/pidfd.h> lacks extern "C") answers getsockopt(SO_TYPE).
+// SOCK_STREAM / SOCK_DGRAM / ... of the tracee's fd, 0 when it is not a socket.
 uint32_t socket_type_of_fd(pid_t tgid, uint64_t fd) {
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, tgid, 0));
-  if (pidfd < 0) return 0;
-  int dup = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, static_cast<int>(fd), 0));
-  close(pidfd);
-  if (dup < 0) return 0;
-  int type = 0;
-  socklen_t len = sizeof(type);
-  if (getsockopt(dup, SOL_SOCKET, SO_TYPE, &type, &len) != 0) type = 0;
-  close(dup);
-  return static_cast<uint32_t>(type);
+  return static_cast<uint32_t>(tracee_socket_option(tgid, fd, SO_TYPE));
 }
 
 std::optional<int> file_record(const TracedCall& c, const TraceeMemory& mem, mv_syscall_rec* rec) {
@@ -157,6 +146,21 @@ std::optional<int> attempt_record(const TracedCall& c, const TraceeMemory& mem, 
 }
 
 }  // namespace
+
+// A duplicate of the fd (pidfd_getfd, allowed to a tracer; called through syscall(): Debian
+// 12's <sys/pidfd.h> lacks extern "C") answers getsockopt.
+int tracee_socket_option(pid_t tgid, uint64_t fd, int option) {
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, tgid, 0));
+  if (pidfd < 0) return 0;
+  int dup = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, static_cast<int>(fd), 0));
+  close(pidfd);
+  if (dup < 0) return 0;
+  int value = 0;
+  socklen_t len = sizeof(value);
+  if (getsockopt(dup, SOL_SOCKET, option, &value, &len) != 0) value = 0;
+  close(dup);
+  return value;
+}
 
 bool TraceeMemory::read(uint64_t addr, void* buf, size_t len) const {
   iovec local{buf, len}, remote{reinterpret_cast<void*>(addr), len};

@@ -49,4 +49,7 @@ void read_exec_image(pid_t pid, mv_exec_rec* rec);
 
 bool is_exec(uint64_t nr);
 
+// getsockopt(SOL_SOCKET, option) on fd of process tgid, a tracee; 0 when fd is not a socket.
+int tracee_socket_option(pid_t tgid, uint64_t fd, int option);
+
 }  // namespace modelvet::tracer

@@ -6,7 +6,6 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -16,21 +15,6 @@ namespace {
 
 constexpr uint64_t kRedZone = 128;   // x86_64 ABI: below the stack pointer, the function's own
 constexpr uint64_t kScratch = 256;   // room for a sockaddr_in6 and a msghdr
-
-// The protocol of the tracee's socket, through a copy of its descriptor (pidfd_getfd needs the
-// ptrace access the tracer has). 0 when fd is not a socket.
-int socket_protocol(pid_t tgid, int fd) {
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, tgid, 0));
-  if (pidfd < 0) return 0;
-  int copy = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
-  close(pidfd);
-  if (copy < 0) return 0;
-  int protocol = 0;
-  socklen_t len = sizeof protocol;
-  if (getsockopt(copy, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) != 0) protocol = 0;
-  close(copy);
-  return protocol;
-}
 
 bool poke(pid_t tid, uint64_t addr, const void* data, size_t len) {
   for (size_t off = 0; off < len; off += sizeof(long)) {
@@ -88,7 +72,7 @@ std::optional<mv_redirect_rec> steer_destination(pid_t tid, pid_t tgid, const Tr
   len = std::min<uint64_t>(len, sizeof sa);
   if (addr == 0 || len < sizeof(sockaddr_in) || !mem.read(addr, &sa, len)) return std::nullopt;
   if (sa.ss_family != AF_INET && !(sa.ss_family == AF_INET6 && len >= sizeof(sockaddr_in6))) return std::nullopt;
-  int protocol = socket_protocol(tgid, static_cast<int>(call.args[0]));
+  int protocol = tracee_socket_option(tgid, call.args[0], SO_PROTOCOL);
   // The hooks see TCP and UDP connects, and UDP datagrams sent to an address.
   if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP) return std::nullopt;
   if (!is_connect && protocol != IPPROTO_UDP) return std::nullopt;
