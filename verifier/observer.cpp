@@ -6,16 +6,20 @@
 namespace modelvet {
 namespace {
 
-class EbpfObservation : public Observation {
+// One backend's session: both backends finish and count a session the same way.
+template <typename Tracer, typename Session>
+class SessionObservation : public Observation {
  public:
-  EbpfObservation(tracer::Tracer* t, std::shared_ptr<tracer::Session> s) : tracer_(t), session_(std::move(s)) {}
+  SessionObservation(Tracer* t, std::shared_ptr<Session> s) : tracer_(t), session_(std::move(s)) {}
   Events finish() override { return tracer_->finish(*session_); }
   tracer::Stats stats() const override { return tracer_->stats(*session_); }
 
  private:
-  tracer::Tracer* tracer_;
-  std::shared_ptr<tracer::Session> session_;
+  Tracer* tracer_;
+  std::shared_ptr<Session> session_;
 };
+using EbpfObservation = SessionObservation<tracer::Tracer, tracer::Session>;
+using PtraceObservation = SessionObservation<tracer::PtraceTracer, tracer::PtraceSession>;
 
 // eBPF scoped to the jail's cgroup; its cgroup hooks also steer connections to the fake network.
 class EbpfObserver : public Observer {
@@ -30,18 +34,6 @@ class EbpfObserver : public Observer {
 
  private:
   std::unique_ptr<tracer::Tracer> tracer_;
-};
-
-class PtraceObservation : public Observation {
- public:
-  PtraceObservation(tracer::PtraceTracer* t, std::shared_ptr<tracer::PtraceSession> s)
-      : tracer_(t), session_(std::move(s)) {}
-  Events finish() override { return tracer_->finish(*session_); }
-  tracer::Stats stats() const override { return tracer_->stats(*session_); }
-
- private:
-  tracer::PtraceTracer* tracer_;
-  std::shared_ptr<tracer::PtraceSession> session_;
 };
 
 // ptrace from the jail's init on: same events, and connections steered to the fake network at
