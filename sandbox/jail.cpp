@@ -49,11 +49,19 @@ double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
+// A pipe, or a unix socket pair where descriptors must cross (SCM_RIGHTS): the supervisor
+// keeps r, the jail side gets w; whatever is still open closes with it.
 struct Pipe {
   int r = -1, w = -1;
   bool open(int flags = O_CLOEXEC) {
     int fds[2];
     if (pipe2(fds, flags) != 0) return false;
+    r = fds[0], w = fds[1];
+    return true;
+  }
+  bool open_socket_pair() {
+    int fds[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) return false;
     r = fds[0], w = fds[1];
     return true;
   }
@@ -374,25 +382,21 @@ JailOutcome run_jail(const JailConfig& cfg, const AttachFn& attach) {
   SeccompProgram seccomp = SeccompProgram::build(&out.error);
   if (!seccomp.valid()) return out;
 
-  Pipe status, go, events, output;
-  int handoff[2] = {-1, -1};
-  if (!status.open() || !go.open() || !events.open() || !output.open() ||
-      socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, handoff) != 0) {
+  Pipe status, go, events, output, handoff;
+  if (!status.open() || !go.open() || !events.open() || !output.open() || !handoff.open_socket_pair()) {
     out.error = fmt::format("pipe: {}", strerror(errno));
-    for (int fd : handoff) if (fd >= 0) close(fd);
     return out;
   }
   int exe_fd = open(cfg.exe_path.c_str(), O_PATH | O_CLOEXEC);
   if (exe_fd < 0) {
     out.error = fmt::format("open {}: {}", cfg.exe_path, strerror(errno));
-    close(handoff[0]), close(handoff[1]);
     return out;
   }
 
   ChildPlan plan{RootfsPlan{staging.dir(), model_name, uid, uid, cfg.limits},
                  &seccomp, {}, harness_env(out.decoys),
-                 exe_fd, events.w, output.w, status.w, go.r, handoff[1],
-                 {status.r, go.w, events.r, output.r, handoff[0]},
+                 exe_fd, events.w, output.w, status.w, go.r, handoff.w,
+                 {status.r, go.w, events.r, output.r, handoff.r},
                  rootless, geteuid(), getegid(), &cgroup, &v1};
   plan.argv.push_back("modelvet");
   for (const auto& a : cfg.harness_args)
@@ -401,13 +405,13 @@ JailOutcome run_jail(const JailConfig& cfg, const AttachFn& attach) {
   // 2. Fork the bridge, which unshares and forks the jail's pid 1.
   pid_t bridge = fork();
   if (bridge < 0) {
-    close(exe_fd), close(handoff[0]), close(handoff[1]);
+    close(exe_fd);
     out.error = fmt::format("fork: {}", strerror(errno));
     return out;
   }
   if (bridge == 0) jail_bridge(plan);
-  close(exe_fd), close(handoff[1]);
-  status.close_w(), go.close_r(), events.close_w(), output.close_w();
+  close(exe_fd);
+  status.close_w(), go.close_r(), events.close_w(), output.close_w(), handoff.close_w();
   int bridge_pidfd = static_cast<int>(syscall(SYS_pidfd_open, bridge, 0));
   int init_pidfd = -1;
   out.handle.user_namespace = rootless;
@@ -428,7 +432,7 @@ JailOutcome run_jail(const JailConfig& cfg, const AttachFn& attach) {
     kill_jail();
     if (bridge_pidfd >= 0) syscall(SYS_pidfd_send_signal, bridge_pidfd, SIGKILL, nullptr, 0);  // its death kills the init
     waitpid(bridge, nullptr, 0);
-    for (int fd : {bridge_pidfd, init_pidfd, handoff[0]}) if (fd >= 0) close(fd);
+    for (int fd : {bridge_pidfd, init_pidfd}) if (fd >= 0) close(fd);
     return out;
   };
 
@@ -466,12 +470,11 @@ JailOutcome run_jail(const JailConfig& cfg, const AttachFn& attach) {
                                   out.handle.netns.interfaces.size(), out.handle.netns.ipv4_routes, out.error));
   std::vector<int> net_fds;
   std::string net_status;
-  if (!receive_fds(handoff[0], 2, 20000, &net_fds, &net_status) || net_status != "ok" || net_fds.size() != 2) {
+  if (!receive_fds(handoff.r, 2, 20000, &net_fds, &net_status) || net_status != "ok" || net_fds.size() != 2) {
     for (int fd : net_fds) close(fd);
     return abort_jail("jail setup: " + (net_status.empty() ? "no fake-network sockets from the jail" : net_status));
   }
-  close(handoff[0]);
-  handoff[0] = -1;
+  handoff.close_r();
   std::unique_ptr<FakeNetwork> net = FakeNetwork::serve(FakeNetSockets{net_fds[0], net_fds[1]}, &out.error);
   if (!net) return abort_jail("fake network: " + out.error);
   out.handle.tcp_port = net->tcp_port();
