@@ -93,6 +93,7 @@ TEST(EndToEndRootless, DemoCorpusVerdictsMatchLabelsWithoutRoot) {
 }
 
 TEST(EndToEndRootless, EbpfIsRefusedWithoutRootInsteadOfRunningUnobserved) {
+  assert_jail_is_isolated();  // should the refusal fail, a sample would run: only in a closed jail
   auto r = run_command(fmt::format("{}{} scan --tracer ebpf --format json {}/benign 2>&1", kAsNobody, stage().binary, stage().demo));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("eBPF needs root"), std::string::npos) << r.out;
