@@ -8,7 +8,7 @@
 #include "policies/compiler.h"
 #include "policies/evidence.h"
 #include "policies/policy.h"
-#include "verifier/event.h"
+#include "trace/event.h"
 #include "policies/timeline.h"
 
 namespace modelvet::policy {

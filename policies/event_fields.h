@@ -1,5 +1,5 @@
 #pragma once
-// The fields each event kind carries (verifier/event.h, the tracer's decoder, the harness and
+// The fields each event kind carries (trace/event.h, the tracer's decoder, the harness and
 // the fake network), plus the ones the engine derives. Lint uses it to catch misspelt fields.
 #include <string>
 #include <vector>

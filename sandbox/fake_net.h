@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "verifier/event.h"
+#include "trace/event.h"
 
 namespace modelvet::sandbox {
 

@@ -17,7 +17,7 @@
 #include "sandbox/decoys.h"
 #include "sandbox/fake_net.h"
 #include "sandbox/limits.h"
-#include "verifier/event.h"
+#include "trace/event.h"
 
 namespace modelvet::sandbox {
 

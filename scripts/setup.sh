@@ -15,6 +15,7 @@ PACKAGES=(
   # victim libraries, loaded inside the jail
   python3-torch python3-numpy python3-joblib python3-dill python3-h5py
   python3-sklearn python3-py7zr python3-protobuf
+  python3-pandas python3-xgboost python3-torchvision python3-scipy
 )
 
 if [ "$(id -u)" -ne 0 ]; then

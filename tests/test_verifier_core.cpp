@@ -11,7 +11,7 @@
 #include "verifier/file_info.h"
 #include "verifier/inputs.h"
 #include "verifier/report.h"
-#include "verifier/trace.h"
+#include "trace/trace.h"
 
 namespace fs = std::filesystem;
 using namespace modelvet;

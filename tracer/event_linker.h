@@ -3,7 +3,7 @@
 // events are complete and in time order: writes and executable mappings get the "path" their
 // fd was opened with (fd tables follow open/memfd_create/dup/close and are copied on fork).
 // Internal records ('_' kinds) are consumed here and never returned.
-#include "verifier/event.h"
+#include "trace/event.h"
 
 namespace modelvet::tracer {
 

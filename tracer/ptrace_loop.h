@@ -10,7 +10,7 @@
 #include <string>
 
 #include "tracer/tracer.h"
-#include "verifier/event.h"
+#include "trace/event.h"
 
 namespace modelvet::tracer {
 

@@ -19,7 +19,7 @@
 #include <string>
 
 #include "tracer/tracer.h"
-#include "verifier/event.h"
+#include "trace/event.h"
 
 namespace modelvet::tracer {
 

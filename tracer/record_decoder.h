@@ -7,7 +7,7 @@
 #include <string>
 
 #include "tracer/trace_records.h"
-#include "verifier/event.h"
+#include "trace/event.h"
 
 namespace modelvet::tracer {
 

@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "verifier/event.h"
+#include "trace/event.h"
 
 namespace modelvet::tracer {
 

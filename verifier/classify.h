@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "policies/policy.h"
-#include "verifier/trace.h"
+#include "trace/trace.h"
 
 namespace modelvet {
 

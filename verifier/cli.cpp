@@ -1,4 +1,4 @@
-#include "verifier/event.h"
+#include "trace/event.h"
 #include "verifier/cli.h"
 
 #include <unistd.h>

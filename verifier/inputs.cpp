@@ -8,7 +8,7 @@
 
 #include <fmt/core.h>
 
-#include "verifier/event.h"
+#include "trace/event.h"
 #include "verifier/file_info.h"
 
 namespace modelvet {

@@ -1,4 +1,4 @@
-#include "verifier/event.h"
+#include "trace/event.h"
 #include "verifier/report.h"
 
 #include <fmt/core.h>

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "verifier/trace.h"
+#include "trace/trace.h"
 
 namespace modelvet {
 std::string render_timeline(const Trace& trace, const nlohmann::json& result);

@@ -1,4 +1,4 @@
-#include "verifier/event.h"
+#include "trace/event.h"
 #include "verifier/verdict_cache.h"
 
 #include <sqlite3.h>

@@ -7,7 +7,7 @@
 
 #include "policies/policy.h"
 #include "sandbox/limits.h"
-#include "verifier/trace.h"
+#include "trace/trace.h"
 
 namespace modelvet {
 class Observer;

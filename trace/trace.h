@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "verifier/event.h"
+#include "trace/event.h"
 
 namespace modelvet {
 

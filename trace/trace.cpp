@@ -1,4 +1,4 @@
-#include "verifier/trace.h"
+#include "trace/trace.h"
 
 #include <algorithm>
 #include <fstream>
