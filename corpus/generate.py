@@ -21,13 +21,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 
 import benign  # noqa: E402
+import library  # noqa: E402
 import malicious  # noqa: E402
 import suspicious  # noqa: E402
+import twins  # noqa: E402
 from catalog import LABELS, MANIFEST, label_counts, write_samples  # noqa: E402
 
 
 def all_samples():
-    samples = [*malicious.samples(), *suspicious.samples(), *benign.samples()]
+    samples = [*malicious.samples(), *twins.samples(), *suspicious.samples(), *benign.samples(), *library.samples()]
     for key in ("file", "technique"):
         values = [getattr(s, key) for s in samples]
         dupes = sorted({v for v in values if values.count(v) > 1})
@@ -49,7 +51,10 @@ def clear_previous(out):
 
 
 def write_corpus(out, demo):
-    samples = [s for s in all_samples() if s.demo or not demo]
+    if demo:  # the demo subset needs none of the library-written files (pandas, xgboost, torchvision…)
+        samples = [s for s in [*malicious.samples(), *suspicious.samples(), *benign.samples()] if s.demo]
+    else:
+        samples = all_samples()
     os.makedirs(out, exist_ok=True)
     clear_previous(out)
     write_samples(out, samples)

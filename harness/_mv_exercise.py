@@ -6,6 +6,7 @@ Bounded: depth, number of items touched, and everything guarded (a hostile objec
 import sys
 
 import _modelvet
+import _mv_recorder
 
 MAX_DEPTH = 4
 MAX_ITEMS = 300
@@ -31,6 +32,16 @@ def _module_loaded(name):
 def _touch(walk, obj, depth):
     if depth > MAX_DEPTH or walk.items >= MAX_ITEMS or id(obj) in walk.seen:
         return
+    if isinstance(obj, (str, bytes, bytearray, int, float, bool, type(None), dict, list, tuple, set, frozenset)):
+        return _touch_one(walk, obj, depth)
+    # Using an installed library's object (its predict, forward, repr) runs the library's code:
+    # a library window, unless the object's state reaches code the file supplied.
+    cause = _mv_recorder.object_cause(obj)
+    with _mv_recorder.window(cause, "exercise %s" % _modelvet.callable_name(type(obj))):
+        _touch_one(walk, obj, depth)
+
+
+def _touch_one(walk, obj, depth):
     walk.seen.add(id(obj))
     walk.items += 1
     if isinstance(obj, (str, bytes, bytearray, int, float, bool, type(None))):
@@ -144,5 +155,6 @@ def exercise(obj, label):
     """Touches `obj` and reports what was done as one "exercise" event."""
     walk = _Walk()
     _touch(walk, obj, 0)
+    _mv_recorder.emit_window_count()
     _modelvet.emit("exercise", {"target": label, "type": _modelvet.callable_name(type(obj)),
                                 "items_touched": walk.items, "actions": walk.actions, "errors": walk.errors})

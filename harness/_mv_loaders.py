@@ -169,6 +169,108 @@ def load_7z(path):
     return result
 
 
+# --- the globals a file names, read without running it (for the library pre-import) ---------
+MAX_SCAN_BYTES = 256 << 20
+MAX_SCAN_OPS = 2_000_000
+_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING", "SHORT_BINSTRING"}
+
+
+def _decompressed(data):
+    """joblib's and pandas' compressed pickles: zlib, gzip, bz2, xz/lzma (bounded)."""
+    import bz2
+    import gzip
+    import lzma
+    import zlib
+    try:
+        if data[:2] == b"\x1f\x8b":
+            return gzip.GzipFile(fileobj=__import__("io").BytesIO(data)).read(MAX_SCAN_BYTES)
+        if data[:3] == b"BZh":
+            return bz2.BZ2Decompressor().decompress(data, MAX_SCAN_BYTES)
+        if data[:6] == b"\xfd7zXZ\x00" or data[:1] == b"\x5d":
+            return lzma.LZMADecompressor().decompress(data, MAX_SCAN_BYTES)
+        if data[:1] == b"\x78":
+            return zlib.decompressobj().decompress(data, MAX_SCAN_BYTES)
+    except Exception:
+        return None
+    return None
+
+
+def _pickle_streams(path):
+    """The pickle byte streams a file holds: the file itself, zip members (.pkl, .npy with
+    object arrays), a compressed stream, the pickle after an .npy header."""
+    try:
+        if os.path.isdir(path):
+            return []
+        if zipfile.is_zipfile(path):
+            out = []
+            with zipfile.ZipFile(path) as archive:
+                for info in archive.infolist()[:MAX_ARCHIVE_MEMBERS]:
+                    if info.filename.endswith((".pkl", ".npy")) and info.file_size <= MAX_SCAN_BYTES:
+                        out.extend(_stream_of(archive.read(info)))
+            return out
+        with open(path, "rb") as f:
+            data = f.read(MAX_SCAN_BYTES)
+        return _stream_of(data)
+    except Exception:
+        return []
+
+
+def _stream_of(data):
+    if data.startswith(b"\x93NUMPY"):
+        try:
+            import io as _io
+            import numpy
+            f = _io.BytesIO(data)
+            version = numpy.lib.format.read_magic(f)
+            numpy.lib.format._read_array_header(f, version)
+            return [data[f.tell():]]
+        except Exception:
+            return []
+    inner = _decompressed(data)
+    return [inner] if inner else [data]
+
+
+def named_modules(path):
+    """Modules named by the GLOBAL / INST / STACK_GLOBAL opcodes of the file's pickles (pickletools
+    only parses: nothing is resolved or run). STACK_GLOBAL's operands are the last two strings
+    pushed, directly or from the memo."""
+    import pickletools
+    modules = []
+    for data in _pickle_streams(path):
+        # joblib writes numpy arrays' raw bytes between pickle ops: scan from each restart point.
+        strings, memo, ops = [], {}, 0
+        try:
+            for op, arg, _pos in pickletools.genops(data):
+                ops += 1
+                if ops > MAX_SCAN_OPS:
+                    break
+                name = op.name
+                if name in ("GLOBAL", "INST") and isinstance(arg, str):
+                    modules.append(arg.split(" ", 1)[0])
+                elif name in _STRING_OPS and isinstance(arg, (str, bytes)):
+                    strings.append(arg if isinstance(arg, str) else arg.decode("latin1"))
+                    del strings[:-4]
+                elif name == "MEMOIZE" and strings:
+                    memo[len(memo)] = strings[-1]
+                elif name in ("PUT", "BINPUT", "LONG_BINPUT") and strings:
+                    memo[arg] = strings[-1]
+                elif name in ("GET", "BINGET", "LONG_BINGET") and arg in memo:
+                    strings.append(memo[arg])
+                    del strings[:-4]
+                elif name == "STACK_GLOBAL" and len(strings) >= 2:
+                    modules.append(strings[-2])
+                if len(modules) > 2000:
+                    break
+        except Exception:
+            pass
+    seen, out = set(), []
+    for m in modules:
+        if m not in seen:
+            seen.add(m)
+            out.append(m)
+    return out
+
+
 LOADERS = {
     "pickle": load_pickle,
     "torch": load_torch,

@@ -36,6 +36,24 @@ def _setup(loader_id):
     return True
 
 
+def _preimport(model_path):
+    """A victim's process has already imported the libraries its file names (pandas, sklearn,
+    xgboost…) before it calls load: the modules of installed third-party packages named by the
+    file's globals are imported first, each in a library window, so what they do at start-up
+    (pandas running `uname -p`, joblib's semaphore, xgboost's dlopen) is labelled the library's.
+    Standard-library modules and unknown names are left to the load (the file's)."""
+    try:
+        modules = _mv_loaders.named_modules(model_path)
+    except Exception:
+        return
+    done = []
+    for module in modules:
+        if _mv_recorder.import_as_library(module, "import %s (named by the file, imported before load)" % module):
+            done.append(module)
+    if done:
+        _modelvet.emit("audit", {"event": "modelvet.preimport", "modules": done[:100], "count": len(done)})
+
+
 def main(model_path, loader_id, format_id, exercise):
     load = _mv_loaders.LOADERS.get(loader_id)
     if load is None:
@@ -47,6 +65,7 @@ def main(model_path, loader_id, format_id, exercise):
     _modelvet.enter_phase("load", {"loader": loader_id, "format": format_id})
     fields = {"loader": loader_id, "library_version": "", "type": "", "exception": ""}
     loaded = None
+    _preimport(model_path)
     try:
         loaded = load(model_path)
         fields["status"] = "ok"
@@ -61,7 +80,9 @@ def main(model_path, loader_id, format_id, exercise):
         fields["members"] = [member for member, _ in loaded.objects][:50]
     fields.update(_mv_recorder.summary())
     _mv_recorder.set_member("")
+    _mv_recorder.collect_garbage("the load")
     _modelvet.emit("load", fields)
+    _mv_recorder.emit_window_count()
 
     if exercise and loaded is not None:
         _modelvet.enter_phase("exercise")
@@ -70,4 +91,11 @@ def main(model_path, loader_id, format_id, exercise):
                 _mv_exercise.exercise(obj, member or "loaded object")
             except BaseException as error:
                 _modelvet.emit("exercise", {"target": member, "error": _describe_exception(error)})
+        obj = None
+    # The victim is done with the objects: their finalisers (xgboost freeing its handle) run
+    # now, in a window of their own (the library's only when the file supplied no code).
+    if loaded is not None:
+        _mv_recorder.release(loaded.objects)
+    loaded = None
+    _mv_recorder.emit_window_count()
     return True

@@ -17,6 +17,7 @@
 #include "harness/event_sink.h"
 #include "harness/native_module.h"
 #include "harness/time_warp.h"
+#include "trace/bytes_text.h"
 
 namespace modelvet::harness {
 namespace {
@@ -53,8 +54,10 @@ bool start_interpreter() {
 // _mv_main.main(model_path, loader, format, exercise): setup's imports, load, exercise.
 bool run_python_phases(const Options& opt) {
   PyObject* module = PyImport_ImportModule("_mv_main");
-  PyObject* result = module ? PyObject_CallMethod(module, "main", "sssi", opt.model_path.c_str(), opt.loader.c_str(),
-                                                  opt.format.c_str(), int(opt.exercise))
+  // The path as the OS has it: a name that is not UTF-8 decodes with surrogateescape, as
+  // os.fsdecode would, so the loader opens the very file (never UnicodeDecodeError).
+  PyObject* result = module ? PyObject_CallMethod(module, "main", "Nssi", PyUnicode_DecodeFSDefault(opt.model_path.c_str()),
+                                                  opt.loader.c_str(), opt.format.c_str(), int(opt.exercise))
                             : nullptr;
   Py_XDECREF(module);
   if (!result) {
@@ -90,7 +93,7 @@ void start_shutdown_watchdog(int budget_ms) {
 int run(const Options& opt) {
   signal(SIGPIPE, SIG_IGN);
   sink_open(opt.event_fd);
-  enter_phase(Phase::setup, {{"model", opt.model_path}, {"loader", opt.loader}, {"format", opt.format}});
+  enter_phase(Phase::setup, {{"model", escape_bytes(opt.model_path)}, {"loader", opt.loader}, {"format", opt.format}});
   // The hook goes in before the interpreter exists: nothing the file does can precede it.
   if (!register_native_module() || PySys_AddAuditHook(audit_hook, nullptr) != 0) {
     harness_error("could not install the audit hook");

@@ -7,16 +7,43 @@
 #include "harness/event_sink.h"
 #include "harness/py_describe.h"
 #include "harness/time_warp.h"
+#include "trace/bytes_text.h"
 
 namespace modelvet::harness {
 namespace {
+
+// Message fields (an exception's text names files the way the OS gave them): bytes text, exact.
+// A lone surrogate U+DC80..U+DCFF is the byte Python's surrogateescape decoded it from.
+constexpr const char* kMessageFields[] = {"exception", "error", "message", "reason"};
+
+std::string message_bytes_text(PyObject* s) {
+  PyObject* b = PyUnicode_AsEncodedString(s, "utf-8", "surrogateescape");
+  if (!b) {
+    PyErr_Clear();
+    b = PyUnicode_AsEncodedString(s, "utf-8", "backslashreplace");  // other lone surrogates
+  }
+  if (!b) {
+    PyErr_Clear();
+    return "<undecodable str>";
+  }
+  std::string_view raw(PyBytes_AS_STRING(b), size_t(PyBytes_GET_SIZE(b)));
+  std::string out = escape_bytes(raw.substr(0, 2000)) + (raw.size() > 2000 ? "…" : "");
+  Py_DECREF(b);
+  return out;
+}
 
 // emit(kind: str, fields: dict)
 PyObject* py_emit(PyObject*, PyObject* args) {
   const char* kind;
   PyObject* fields = nullptr;
   if (!PyArg_ParseTuple(args, "s|O!", &kind, &PyDict_Type, &fields)) return nullptr;
-  emit(kind, fields ? to_json(fields) : nlohmann::json::object());
+  nlohmann::json j = fields ? to_json(fields) : nlohmann::json::object();
+  if (fields && j.is_object())
+    for (const char* key : kMessageFields) {
+      PyObject* v = PyDict_GetItemString(fields, key);  // borrowed
+      if (v && PyUnicode_Check(v)) j[key] = message_bytes_text(v);
+    }
+  emit(kind, std::move(j));
   Py_RETURN_NONE;
 }
 

@@ -145,7 +145,7 @@ std::vector<const TimedEvent*> unlisted_calls(const CheckInput& in) {
   std::vector<const TimedEvent*> calls;
   for (size_t i = 0; i < in.timeline.events.size(); ++i) {
     const TimedEvent& te = in.timeline.events[i];
-    if (in.allowed[i] || te.event->source != kSourcePython || te.event->kind != "call" || !is_payload_phase(te.phase)) continue;
+    if (in.allowed[i] || te.event->source != kSourcePython || te.event->kind != kinds::kCall || !is_payload_phase(te.phase)) continue;
     if (!benign_callable(in, te.view.contains("callable") ? te.view["callable"] : json())) calls.push_back(&te);
   }
   return calls;
@@ -168,7 +168,7 @@ void dynamic_code(const CheckInput& in, std::vector<RawFinding>* out) {
   CheckConfig cfg = in.policy.checks.dynamic_code;
   bool had_effect = has_finding_at_least(in.rule_findings, severity_rank("suspicious"));
   if (had_effect) cfg.severity = "info";
-  std::string what = first.event->kind == "call" ? string_field(first.view, "callable", "") : string_field(first.view, "event", first.event->kind);
+  std::string what = first.event->kind == kinds::kCall ? string_field(first.view, "callable", "") : string_field(first.view, "event", first.event->kind);
   std::string source = printable(text_of(first.view.contains("args") ? first.view["args"] : json()), 80);
   out->push_back(make_finding("code.dynamic", cfg,
                               fmt::format("{} of code from a string during {}{}: {}", what, first.phase,
@@ -180,7 +180,7 @@ void dynamic_code(const CheckInput& in, std::vector<RawFinding>* out) {
 void load_failed(const CheckInput& in, std::vector<RawFinding>* out) {
   const TimedEvent* load = nullptr;
   for (const auto& te : in.timeline.events)
-    if (te.event->source == kSourcePython && te.event->kind == "load") {
+    if (te.event->source == kSourcePython && te.event->kind == kinds::kLoad) {
       load = &te;
       break;
     }
@@ -218,7 +218,7 @@ void events_lost(const CheckInput& in, std::vector<RawFinding>* out) {
 void timeout_mid_payload(const CheckInput& in, std::vector<RawFinding>* out) {
   const TimedEvent* timeout = nullptr;
   for (const auto& te : in.timeline.events)
-    if (te.event->kind == "limit" && string_field(te.view, "resource", "") == "timeout") {
+    if (te.event->kind == kinds::kLimit && string_field(te.view, "resource", "") == "timeout") {
       timeout = &te;
       break;
     }
@@ -251,9 +251,9 @@ void fork_flood(const CheckInput& in, std::vector<RawFinding>* out) {
   for (size_t i = 0; i < in.timeline.events.size(); ++i) {
     const TimedEvent& te = in.timeline.events[i];
     if (in.allowed[i] || !is_payload_phase(te.phase)) continue;
-    if (te.event->source == kSourceKernel && te.event->kind == "fork" && ++forks == c.fork_flood_threshold) at = &te;
+    if (te.event->source == kSourceKernel && te.event->kind == kinds::kFork && ++forks == c.fork_flood_threshold) at = &te;
     std::string resource = string_field(te.view, "resource", "");
-    if (te.event->kind == "limit" && limit.empty() &&
+    if (te.event->kind == kinds::kLimit && limit.empty() &&
         std::find(c.fork_flood_limits.begin(), c.fork_flood_limits.end(), resource) != c.fork_flood_limits.end())
       limit = resource;
   }

@@ -421,6 +421,9 @@ class Compiler {
         c->fork_flood_threshold = positive_int(body, at, "threshold", c->fork_flood_threshold);
         c->fork_flood_with_limit_severity = severity(body, at, "with_limit_severity", c->fork_flood_with_limit_severity);
         if (body.contains("limits")) c->fork_flood_limits = strings(body["limits"], child(at, "limits"), false);
+      } else if (name == "attribution") {
+        known_keys(body, at, {"enabled", "severity", "attack"});
+        c->attribution = check_base(body, at, c->attribution);
       } else if (name == "phase_order") {
         known_keys(body, at, {"enabled", "severity", "attack"});
         c->phase_order = check_base(body, at, c->phase_order);

@@ -52,6 +52,9 @@ struct Checks {
   std::string fork_flood_with_limit_severity = "malicious";
   std::vector<std::string> fork_flood_limits = {"pids", "memory", "cpu"};
   CheckConfig phase_order{true, "suspicious", "T1562"};
+  // Cause attribution (attribution.h): library-caused events become context; severity is the
+  // note's when the harness's cause markers do not add up (then every event is the file's).
+  CheckConfig attribution{true, "info", ""};
 };
 
 struct CompiledPolicy {

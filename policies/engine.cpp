@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include "policies/attribution.h"
 #include "policies/checks.h"
 #include "policies/compiler.h"
 #include "policies/evidence.h"
@@ -33,7 +34,7 @@ int harness_exec_index(const Timeline& tl, const Context& ctx) {
   if (ctx.harness_pid == 0) return -1;
   for (size_t i = 0; i < tl.events.size(); ++i) {
     const Event& e = *tl.events[i].event;
-    if (e.source == kSourceKernel && e.kind == "exec" && e.pid == ctx.harness_pid) return static_cast<int>(i);
+    if (e.source == kSourceKernel && e.kind == kinds::kExec && e.pid == ctx.harness_pid) return static_cast<int>(i);
   }
   return -1;
 }
@@ -55,6 +56,62 @@ std::vector<bool> allowed_events(const CompiledPolicy& p, const Timeline& tl, co
   return allowed;
 }
 
+// Gives each event its cause (policies/attribution.h) in its view, so rules can also match
+// "cause". Returns which events are not the file's: they trigger no rule or check, and their
+// rule matches are reported as labelled context instead.
+std::vector<bool> not_the_files(const CompiledPolicy& p, Timeline& tl, const Context& ctx, std::vector<RawFinding>* notes) {
+  std::vector<const Event*> order;
+  order.reserve(tl.events.size());
+  for (const TimedEvent& te : tl.events) order.push_back(te.event);
+  AttributionContext actx;
+  actx.harness_pid = p.checks.attribution.enabled ? ctx.harness_pid : 0;
+  AttributionResult r = attribute(order, actx);
+  std::vector<bool> out(tl.events.size(), false);
+  for (size_t i = 0; i < tl.events.size(); ++i) {
+    const Cause& c = r.causes[i];
+    tl.events[i].view["cause"] = c.cause;
+    if (c.cause == kCauseLibrary) tl.events[i].view["cause_reason"] = c.reason;
+    else tl.events[i].view.erase("cause_reason");
+    out[i] = p.checks.attribution.enabled && c.cause == kCauseLibrary;
+  }
+  if (!r.markers_valid && p.checks.attribution.enabled) {
+    RawFinding f;
+    f.finding = {"attribution.markers_inconsistent", p.checks.attribution.severity, p.checks.attribution.attack,
+                 fmt::format("library attribution disabled, every event counted as the file's: {}", r.problem), 0, "", nullptr};
+    f.summary = "cause markers did not add up";
+    if (!tl.events.empty()) f.t_ns = tl.events.front().event->t_ns;
+    notes->push_back(std::move(f));
+  }
+  return out;
+}
+
+// What an installed library did on its own (an event a rule would flag, attributed to the
+// library): kept in the report as info, labelled, never a finding against the file.
+std::vector<RawFinding> library_context(const CompiledPolicy& p, const Timeline& tl, const std::vector<bool>& allowed,
+                                        const std::vector<bool>& library, const Context& ctx, MatchEnv& env) {
+  std::vector<RawFinding> out;
+  std::set<std::pair<std::string, std::string>> seen;
+  for (size_t i = 0; i < tl.events.size(); ++i) {
+    if (allowed[i] || !library[i]) continue;
+    const TimedEvent& te = tl.events[i];
+    for (const Rule& r : p.rules) {
+      if (r.severity == "info" || !event_matches(r.match, te.view, env)) continue;
+      std::string evidence = fmt::format("library ({}): {}", string_field(te.view, "cause_reason", "?"),
+                                         render_template(r.explain, te.view, ctx.home));
+      if (!seen.insert({r.id, evidence}).second || seen.size() > 40) continue;
+      RawFinding f;
+      nlohmann::json event = to_json(*te.event);
+      event["cause"] = kCauseLibrary;
+      event["cause_reason"] = string_field(te.view, "cause_reason", "");
+      f.finding = {"context." + r.id, "info", r.attack, evidence, te.t_ms, te.phase, event};
+      f.t_ns = te.event->t_ns;
+      f.summary = evidence;
+      out.push_back(std::move(f));
+    }
+  }
+  return out;
+}
+
 std::vector<RawFinding> rule_findings(const CompiledPolicy& p, const Timeline& tl, const std::vector<bool>& allowed,
                                       const Context& ctx, MatchEnv& env) {
   std::vector<RawFinding> out;
@@ -67,7 +124,9 @@ std::vector<RawFinding> rule_findings(const CompiledPolicy& p, const Timeline& t
       std::string evidence = render_template(r.explain, te.view, ctx.home);
       if (!seen.insert({r.id, evidence}).second) continue;
       RawFinding f;
-      f.finding = {r.id, r.severity, r.attack, evidence, te.t_ms, te.phase, to_json(*te.event)};
+      nlohmann::json event = to_json(*te.event);
+      event["cause"] = string_field(te.view, "cause", kCauseFile);
+      f.finding = {r.id, r.severity, r.attack, evidence, te.t_ms, te.phase, event};
       f.t_ns = te.event->t_ns;
       f.summary = render_template(r.summary, te.view, ctx.home);
       out.push_back(std::move(f));
@@ -137,8 +196,14 @@ Verdict evaluate(const Policy& policy, const Events& events, const Context& cont
   const CompiledPolicy& p = *policy.compiled;
   MatchEnv env = make_env(p, context);
   Timeline tl = build_timeline(events, context);
+  std::vector<RawFinding> notes;
+  std::vector<bool> library = not_the_files(p, tl, context, &notes);
   std::vector<bool> allowed = allowed_events(p, tl, context, env);
+  std::vector<RawFinding> context_notes = library_context(p, tl, allowed, library, context, env);
+  for (size_t i = 0; i < allowed.size(); ++i) allowed[i] = allowed[i] || library[i];
   std::vector<RawFinding> found = rule_findings(p, tl, allowed, context, env);
+  found.insert(found.end(), notes.begin(), notes.end());
+  found.insert(found.end(), context_notes.begin(), context_notes.end());
   std::vector<RawFinding> derived = run_checks({p, context, tl, allowed, found, env});
   found.insert(found.end(), derived.begin(), derived.end());
 

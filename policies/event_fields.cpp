@@ -34,13 +34,13 @@ const std::multimap<std::string, KindFields>& table() {
       {"bind", {"kernel", {"family", "addr", "port", "proto", "fd", "type", "path"}}},
       {"listen", {"kernel", {"family", "addr", "port", "proto", "fd", "backlog", "type"}}},
       {"socket", {"kernel", {"family", "type", "protocol"}}},
-      {"net_redirect", {"kernel", {"hook", "family", "orig_addr", "orig_port", "proto", "redirected", "to_port"}}},
+      {"net_redirect", {"kernel", {"hook", "family", "orig_addr", "orig_port", "proto", "redirected", "to_port", "sock", "src_port"}}},
       {"mmap_exec", {"kernel", {"path", "resolved", "paths", "dirfd", "fd", "prot", "len", "anonymous"}}},
       {"memfd_create", {"kernel", {"name", "flags"}}},
       {"ptrace", {"kernel", {"request", "target_pid"}}},
       {"kill", {"kernel", {"target_pid", "sig", "target_in_jail"}}},
-      {"syscall_attempt", {"kernel", {"args", "path", "path2", "source"}}},
-      {"denied", {"kernel", {"args", "path", "path2", "source"}}},
+      {"syscall_attempt", {"kernel", {"args", "path", "path2", "mount_source"}}},
+      {"denied", {"kernel", {"args", "path", "path2", "mount_source"}}},
       {"limit", {"kernel", {"resource", "value", "limit", "detail"}}},
       {"phase", {"python", {"name", "model", "loader", "format", "ms", "audit", "time_warp"}}},
       {"call", {"python", {"callable", "args", "origin", "member", "kwargs"}}},
@@ -51,10 +51,11 @@ const std::multimap<std::string, KindFields>& table() {
       {"exercise", {"python", {"target", "type", "items_touched", "actions", "errors", "error"}}},
       {"time_warp", {"python", {"accelerated", "longest_real_sleep_ms"}}},
       {"harness_error", {"python", {"message"}}},
-      {"tcp_connect", {"net", {"dst", "port", "sent_bytes", "sent_preview"}}},
-      {"udp", {"net", {"dst", "port", "bytes", "preview"}}},
-      {"dns", {"net", {"name", "type"}}},
-      {"http", {"net", {"method", "host", "path", "preview"}}},
+      {"tcp_connect", {"net", {"dst", "port", "sent_bytes", "sent_preview", "peer", "peer_port", "local_port", "sock", "attribution"}}},
+      {"udp", {"net", {"dst", "port", "bytes", "preview", "peer", "peer_port", "sock", "attribution"}}},
+      {"dns", {"net", {"name", "type", "dst", "port", "peer_port", "sock", "attribution"}}},
+      {"http", {"net", {"method", "host", "path", "preview", "dst", "port", "sent_bytes", "sent_preview", "peer",
+                        "local_port", "sock", "attribution"}}},
   };
   return t;
 }
@@ -66,6 +67,12 @@ bool kind_has(const KindFields& k, const std::string& field) {
 }  // namespace
 
 bool is_known_kind(const std::string& kind) { return table().count(kind) > 0; }
+
+std::vector<std::pair<std::string, std::string>> described_kinds() {
+  std::vector<std::pair<std::string, std::string>> kinds;
+  for (const auto& [kind, k] : table()) kinds.emplace_back(k.source, kind);
+  return kinds;
+}
 
 bool field_known_for(const std::string& field, const std::vector<std::string>& sources,
                      const std::vector<std::string>& kinds) {

@@ -18,7 +18,7 @@ std::set<int64_t> jail_pids(const Events& events) {
   std::set<int64_t> pids;
   for (const Event& e : events) {
     pids.insert(e.pid);
-    if (e.kind == "fork" && e.data.contains("child_pid") && e.data["child_pid"].is_number())
+    if (e.kind == kinds::kFork && e.data.contains("child_pid") && e.data["child_pid"].is_number())
       pids.insert(e.data["child_pid"].get<int64_t>());
   }
   return pids;
@@ -38,11 +38,11 @@ nlohmann::json make_view(const Event& e, const std::string& phase, const Context
       *it = normalize_path(it->get<std::string>(), ctx);
   }
   nlohmann::json paths = nlohmann::json::array();
-  const char* first = view.contains("resolved") ? "resolved" : e.kind == "exec" ? "filename" : "path";
+  const char* first = view.contains("resolved") ? "resolved" : e.kind == kinds::kExec ? "filename" : "path";
   for (const char* field : {first, "new_path"})
     if (view.contains(field) && view[field].is_string() && !view[field].get<std::string>().empty()) paths.push_back(view[field]);
   view["paths"] = paths;
-  if (e.kind == "kill" && view.contains("target_pid") && view["target_pid"].is_number()) {
+  if (e.kind == kinds::kKill && view.contains("target_pid") && view["target_pid"].is_number()) {
     int64_t target = view["target_pid"].get<int64_t>();
     // 0 and -pgid address the caller's own process group; -1 is every process it can reach.
     view["target_in_jail"] = target == 0 || (target != -1 && pids.count(target < 0 ? -target : target) > 0);
@@ -84,7 +84,7 @@ Timeline build_timeline(const Events& events, const Context& ctx) {
   std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
 
   Timeline tl;
-  for (const auto& [_, e] : order) tl.has_markers |= e->source == kSourcePython && e->kind == "phase";
+  for (const auto& [_, e] : order) tl.has_markers |= e->source == kSourcePython && e->kind == kinds::kPhase;
   // Without any marker the phases are unknown: once the load was reached, treat everything as
   // the load (fail closed) rather than as the harness's own setup.
   std::string phase = !tl.has_markers && ctx.load_reached ? "load" : kPhaseSetup;
@@ -95,7 +95,7 @@ Timeline build_timeline(const Events& events, const Context& ctx) {
     TimedEvent te;
     te.event = e;
     te.t_ms = (e->t_ns - t0) / 1000000;
-    if (e->source == kSourcePython && e->kind == "phase") {
+    if (e->source == kSourcePython && e->kind == kinds::kPhase) {
       std::string name = string_field(e->data, "name");
       auto it = kPhaseOrder.find(name);
       // Phases only move forward: a marker that goes back (a payload writing to the harness's

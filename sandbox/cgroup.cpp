@@ -1,5 +1,6 @@
 #include "sandbox/cgroup.h"
 
+#include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <signal.h>
@@ -206,6 +207,44 @@ std::string V1Limits::describe() const {
   if (!pids_dir_.empty()) s += "pids";
   if (!memory_dir_.empty()) s += s.empty() ? "memory" : ",memory";
   return s;
+}
+
+std::vector<std::string> jail_cgroup_dirs(const std::string& name) {
+  std::vector<std::string> dirs;
+  std::string v2 = find_cgroup2_mount();
+  if (!v2.empty()) dirs.push_back(v2 + "/modelvet/" + name);
+  for (const char* controller : {"pids", "memory"}) {
+    std::string root = find_mount("cgroup", controller);
+    if (!root.empty()) dirs.push_back(root + "/modelvet-" + name);
+  }
+  return dirs;
+}
+
+bool remove_jail_cgroups(const std::string& name, int wait_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  bool all_gone = true;
+  for (const std::string& dir : jail_cgroup_dirs(name)) {
+    struct stat st{};
+    if (::stat(dir.c_str(), &st) != 0) continue;
+    while (true) {
+      bool v2 = ::access((dir + "/cgroup.kill").c_str(), F_OK) == 0;
+      if (v2) write_file(dir + "/cgroup.kill", "1");
+      std::istringstream procs(read_file(dir + "/cgroup.procs"));
+      bool any = false;
+      for (pid_t pid; procs >> pid;) {
+        any = true;
+        if (!v2) ::kill(pid, SIGKILL);
+      }
+      if (v2) any = read_file(dir + "/cgroup.events").find("populated 1") != std::string::npos;
+      if (!any && (::rmdir(dir.c_str()) == 0 || errno == ENOENT)) break;
+      if (std::chrono::steady_clock::now() > deadline) {
+        all_gone = false;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  return all_gone;
 }
 
 }  // namespace modelvet::sandbox

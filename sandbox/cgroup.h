@@ -3,6 +3,7 @@
 // followed), the cgroup sock_addr hooks' attach point, and the whole-tree kill switch.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace modelvet::sandbox {
 
@@ -32,6 +33,13 @@ class JailCgroup {
   std::string path_;
   int dir_fd_ = -1;
 };
+
+// Every cgroup a jail named `name` (its staging dir's name) may have: the v2 one, then the v1
+// pids and memory ones. What they hold is SIGKILLed (cgroup.kill; v1: each pid in cgroup.procs)
+// for up to wait_ms until they are empty, then they are removed. For the stale-staging sweep and
+// the bridge's reaper, which clean up after a supervisor that died. True when none is left.
+bool remove_jail_cgroups(const std::string& name, int wait_ms);
+std::vector<std::string> jail_cgroup_dirs(const std::string& name);
 
 // v1 controllers (pids, memory) where this host mounts them beside cgroup2; optional limits.
 class V1Limits {

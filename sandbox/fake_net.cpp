@@ -1,5 +1,8 @@
 #include "sandbox/fake_net.h"
 
+#include "sandbox/sock_identity.h"
+#include "trace/bytes_text.h"
+
 #include <cstring>
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -13,8 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -90,6 +95,8 @@ struct Connection {
   std::string data;
   uint64_t opened_ns = 0;
   std::chrono::steady_clock::time_point last_activity;
+  uint64_t sock = 0;  // the jail's connecting socket (its cookie), 0 when unidentified
+  uint16_t peer_port = 0;
   bool replied = false;
 };
 
@@ -101,19 +108,8 @@ bool looks_like_http(const std::string& data) {
 
 }  // namespace
 
-std::string printable_preview(const std::string& bytes, size_t max_len) {
-  std::string out;
-  for (size_t i = 0; i < bytes.size() && out.size() < max_len; ++i) {
-    unsigned char c = bytes[i];
-    if (c >= 0x20 && c < 0x7f)
-      out += char(c);
-    else if (c == '\n')
-      out += "\\n";
-    else
-      out += fmt::format("\\x{:02x}", c);
-  }
-  return out;
-}
+// Bytes text in its ASCII form (trace/bytes_text.h): exact, `\\` escaped, never cut inside an escape.
+std::string printable_preview(const std::string& bytes, size_t max_len) { return escape_ascii_prefix(bytes, max_len); }
 
 bool parse_dns_query(const uint8_t* d, size_t len, std::string* name, uint16_t* qtype) {
   if (len < 12) return false;
@@ -192,7 +188,7 @@ bool bind_fake_net_sockets(FakeNetSockets* sockets, std::string* error) {
     if (tcp >= 0) close(tcp);
     return false;
   }
-  *sockets = FakeNetSockets{tcp, udp};
+  *sockets = FakeNetSockets{tcp, udp, open_sock_diag()};
   return true;
 }
 
@@ -200,6 +196,7 @@ std::unique_ptr<FakeNetwork> FakeNetwork::serve(FakeNetSockets sockets, std::str
   std::unique_ptr<FakeNetwork> net(new FakeNetwork());
   net->tcp_fd_ = sockets.tcp;
   net->udp_fd_ = sockets.udp;
+  net->diag_fd_ = sockets.diag;
   if (net->tcp_fd_ < 0 || net->udp_fd_ < 0) {
     *error = "fake network: no sockets";
     return nullptr;
@@ -223,7 +220,7 @@ std::unique_ptr<FakeNetwork> FakeNetwork::serve(FakeNetSockets sockets, std::str
 
 FakeNetwork::~FakeNetwork() {
   stop();
-  for (int fd : {tcp_fd_, udp_fd_, epoll_fd_, wake_fd_})
+  for (int fd : {tcp_fd_, udp_fd_, diag_fd_, epoll_fd_, wake_fd_})
     if (fd >= 0) close(fd);
 }
 
@@ -242,32 +239,118 @@ void FakeNetwork::record(Event e) {
   events_.push_back(std::move(e));
 }
 
+namespace {
+
+// What one TCP connection sent, as the "http" or "tcp_connect" event the policy matches.
+Event connection_event(const Connection& c, uint16_t port) {
+  Event e;
+  e.t_ns = c.opened_ns;
+  bool http = looks_like_http(c.data);
+  e.kind = http ? kinds::kHttp : kinds::kTcpConnect;
+  e.data = {{"peer", c.peer}, {"port", port}, {"sent_bytes", c.data.size()},
+            {"sent_preview", printable_preview(c.data, 256)},
+            {"payload", printable_preview(c.data, kMaxRecordedBytes)}};
+  if (c.sock) e.data["sock"] = c.sock;
+  e.data["peer_port"] = c.peer_port;
+  if (http) {
+    std::istringstream req(c.data);
+    std::string method, path, line;
+    req >> method >> path;
+    e.data["method"] = escape_bytes(method);
+    e.data["path"] = escape_bytes(path);
+    while (std::getline(req, line))
+      if (line.rfind("Host:", 0) == 0 || line.rfind("host:", 0) == 0) e.data["host"] = escape_bytes(line.substr(6, line.find('\r') - 6));
+  }
+  return e;
+}
+
+// A bounded batch per wake-up, so a connect flood cannot starve DNS or the open connections.
+void accept_connections(int tcp_fd, int epoll_fd, int diag_fd, std::map<int, Connection>& conns, size_t& accepted) {
+  for (int k = 0; k < 16; ++k) {
+    sockaddr_in6 peer{};
+    socklen_t len = sizeof peer;
+    int c = accept4(tcp_fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0) break;
+    if (++accepted > kMaxConnections) {
+      close(c);
+      continue;
+    }
+    conns[c] = Connection{address_text(peer) + ":" + std::to_string(ntohs(peer.sin6_port)), "", 0,
+                          std::chrono::steady_clock::now(), false};
+    conns[c].opened_ns = now_ns();
+    conns[c].sock = peer_socket_cookie(diag_fd, IPPROTO_TCP, peer, bound_port(tcp_fd));
+    conns[c].peer_port = ntohs(peer.sin6_port);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = c;
+    epoll_ctl(epoll_fd, EPOLL_CTL_ADD, c, &ev);
+  }
+}
+
+// DNS queries get an answer (so the sample goes on to connect); any other datagram is recorded.
+void answer_datagrams(int udp_fd, int diag_fd, const std::function<void(Event)>& record) {
+  for (int k = 0; k < 64; ++k) {
+    uint8_t buf[4096];
+    sockaddr_in6 peer{};
+    socklen_t len = sizeof peer;
+    ssize_t got = recvfrom(udp_fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &len);
+    if (got <= 0) break;
+    Event e;
+    e.t_ns = now_ns();
+    // Identified before answering: a resolver closes its socket as soon as it has the answer.
+    uint64_t sock = peer_socket_cookie(diag_fd, IPPROTO_UDP, peer, kFakeDnsPort);
+    std::string name;
+    uint16_t qtype = 0;
+    if (parse_dns_query(buf, got, &name, &qtype)) {
+      e.kind = kinds::kDns;
+      e.data = {{"name", escape_bytes(name)}, {"type", qtype == 1 ? "A" : qtype == 28 ? "AAAA" : std::to_string(qtype)}};
+      auto answer = build_dns_answer(buf, got);
+      sendto(udp_fd, answer.data(), answer.size(), 0, reinterpret_cast<sockaddr*>(&peer), len);
+    } else {
+      e.kind = kinds::kUdp;
+      std::string bytes(reinterpret_cast<char*>(buf), got);
+      e.data = {{"peer", address_text(peer)}, {"bytes", got}, {"preview", printable_preview(bytes, 256)},
+                {"payload", printable_preview(bytes, 4096)}};
+    }
+    if (sock) e.data["sock"] = sock;
+    e.data["peer_port"] = ntohs(peer.sin6_port);
+    record(std::move(e));
+  }
+}
+
+// Reads what a connection sent; an HTTP request gets its reply as soon as its headers are
+// complete, so an exfiltrating POST sees success. False once the peer closed or failed.
+bool read_connection(int fd, Connection& c, bool last_round) {
+  char buf[8192];
+  ssize_t got = read(fd, buf, sizeof buf);
+  while (got > 0 && last_round && c.data.size() < kMaxRecordedBytes) {
+    c.data.append(buf, got);
+    got = read(fd, buf, sizeof buf);
+  }
+  if (got > 0) {
+    c.data.append(buf, std::min<size_t>(got, kMaxRecordedBytes - std::min(kMaxRecordedBytes, c.data.size())));
+    c.last_activity = std::chrono::steady_clock::now();
+    if (!c.replied && looks_like_http(c.data) && c.data.find("\r\n\r\n") != std::string::npos) {
+      (void)!write(fd, kHttpReply, strlen(kHttpReply));
+      c.replied = true;
+    }
+    return true;
+  }
+  return !(got == 0 || (errno != EAGAIN && errno != EINTR));
+}
+
+}  // namespace
+
 void FakeNetwork::run() {
   std::map<int, Connection> conns;
   size_t accepted = 0;
   auto finish = [&](int fd) {
-    Connection& c = conns[fd];
-    Event e;
-    e.t_ns = c.opened_ns;
-    bool http = looks_like_http(c.data);
-    e.kind = http ? "http" : "tcp_connect";
-    e.data = {{"peer", c.peer}, {"port", tcp_port_}, {"sent_bytes", c.data.size()},
-              {"sent_preview", printable_preview(c.data, 256)},
-              {"payload", printable_preview(c.data, kMaxRecordedBytes)}};
-    if (http) {
-      std::istringstream req(c.data);
-      std::string method, path, line;
-      req >> method >> path;
-      e.data["method"] = method;
-      e.data["path"] = path;
-      while (std::getline(req, line))
-        if (line.rfind("Host:", 0) == 0 || line.rfind("host:", 0) == 0) e.data["host"] = line.substr(6, line.find('\r') - 6);
-    }
-    record(std::move(e));
+    record(connection_event(conns[fd], tcp_port_));
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
     close(fd);
     conns.erase(fd);
   };
+  const std::function<void(Event)> record_event = [this](Event e) { record(std::move(e)); };
 
   while (true) {
     // Once told to stop, the jail is already gone: one last non-blocking round drains what it sent.
@@ -277,64 +360,13 @@ void FakeNetwork::run() {
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
       if (fd == wake_fd_) continue;
-      if (fd == tcp_fd_) for (int k = 0; k < 16; ++k) {
-        sockaddr_in6 peer{};
-        socklen_t len = sizeof peer;
-        int c = accept4(tcp_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (c < 0) break;
-        if (++accepted > kMaxConnections) {
-          close(c);
-          continue;
-        }
-        conns[c] = Connection{address_text(peer) + ":" + std::to_string(ntohs(peer.sin6_port)), "", 0,
-                              std::chrono::steady_clock::now(), false};
-        conns[c].opened_ns = now_ns();
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLRDHUP;
-        ev.data.fd = c;
-        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c, &ev);
-      } else if (fd == udp_fd_) for (int k = 0; k < 64; ++k) {
-        uint8_t buf[4096];
-        sockaddr_in6 peer{};
-        socklen_t len = sizeof peer;
-        ssize_t got = recvfrom(udp_fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &len);
-        if (got <= 0) break;
-        Event e;
-        e.t_ns = now_ns();
-        std::string name;
-        uint16_t qtype = 0;
-        if (parse_dns_query(buf, got, &name, &qtype)) {
-          e.kind = "dns";
-          e.data = {{"name", name}, {"type", qtype == 1 ? "A" : qtype == 28 ? "AAAA" : std::to_string(qtype)}};
-          auto answer = build_dns_answer(buf, got);
-          sendto(udp_fd_, answer.data(), answer.size(), 0, reinterpret_cast<sockaddr*>(&peer), len);
-        } else {
-          e.kind = "udp";
-          std::string bytes(reinterpret_cast<char*>(buf), got);
-          e.data = {{"peer", address_text(peer)}, {"bytes", got}, {"preview", printable_preview(bytes, 256)},
-                    {"payload", printable_preview(bytes, 4096)}};
-        }
-        record(std::move(e));
+      if (fd == tcp_fd_) {
+        accept_connections(tcp_fd_, epoll_fd_, diag_fd_, conns, accepted);
+      } else if (fd == udp_fd_) {
+        answer_datagrams(udp_fd_, diag_fd_, record_event);
       } else {
         auto it = conns.find(fd);
-        if (it == conns.end()) continue;
-        char buf[8192];
-        ssize_t got = read(fd, buf, sizeof buf);
-        while (got > 0 && last_round && it->second.data.size() < kMaxRecordedBytes) {
-          it->second.data.append(buf, got);
-          got = read(fd, buf, sizeof buf);
-        }
-        if (got > 0) {
-          Connection& c = it->second;
-          c.data.append(buf, std::min<size_t>(got, kMaxRecordedBytes - std::min(kMaxRecordedBytes, c.data.size())));
-          c.last_activity = std::chrono::steady_clock::now();
-          if (!c.replied && looks_like_http(c.data) && c.data.find("\r\n\r\n") != std::string::npos) {
-            (void)!write(fd, kHttpReply, strlen(kHttpReply));
-            c.replied = true;
-          }
-        } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
-          finish(fd);
-        }
+        if (it != conns.end() && !read_connection(fd, it->second, last_round)) finish(fd);
       }
     }
     // Close idle connections so a payload waiting for a reply moves on instead of hanging.

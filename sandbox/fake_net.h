@@ -30,10 +30,11 @@ struct NetnsView {
 // supervisor can check a jail whose namespaces belong to the jail's user namespace.
 NetnsView inspect_netns_of(int pid, std::string* error);
 
-// The fake network's listening sockets: a TCP catch-all on an ephemeral port and DNS on 53,
-// both dual-stack on [::].
+// The fake network's sockets: a TCP catch-all on an ephemeral port and DNS on 53, both
+// dual-stack on [::], and a sock_diag socket that identifies the jail's sending sockets (-1 where
+// it could not be opened: sessions are then reported unattributed).
 struct FakeNetSockets {
-  int tcp = -1, udp = -1;
+  int tcp = -1, udp = -1, diag = -1;
 };
 // In the calling process's network namespace (it needs CAP_NET_ADMIN and CAP_NET_BIND_SERVICE
 // there): brings lo up and binds both sockets. False with *error, and nothing left open, on failure.
@@ -54,7 +55,7 @@ class FakeNetwork {
   void run();
   void record(Event e);
 
-  int tcp_fd_ = -1, udp_fd_ = -1, epoll_fd_ = -1;
+  int tcp_fd_ = -1, udp_fd_ = -1, diag_fd_ = -1, epoll_fd_ = -1;
   int wake_fd_ = -1;  // eventfd: stop() wakes the service thread at once
   uint16_t tcp_port_ = 0;
   std::atomic<bool> stopping_{false};
@@ -67,7 +68,7 @@ class FakeNetwork {
 bool parse_dns_query(const uint8_t* data, size_t len, std::string* name, uint16_t* qtype);
 // Builds the answer: every A query gets a documentation address, other types an empty NOERROR.
 std::vector<uint8_t> build_dns_answer(const uint8_t* query, size_t len);
-// A bounded, printable rendering of bytes for reports ("\xNN" for non-printables).
+// A bounded, printable rendering of bytes for reports: bytes text, ASCII form (trace/bytes_text.h).
 std::string printable_preview(const std::string& bytes, size_t max_len);
 
 }  // namespace modelvet::sandbox

@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include <memory>
+#include <string_view>
+
+#include "trace/syscall_table.h"
 
 namespace modelvet::sandbox {
 namespace {
@@ -18,24 +21,35 @@ namespace {
 constexpr uint64_t kNamespaceFlags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
                                      CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
 
+// What trace/syscall_table.h says seccomp does with a syscall (MV_ALLOW when it is not listed).
+constexpr int table_verdict(std::string_view name) {
+  for (const SyscallRow& row : kSyscallTable)
+    if (name == row.name) return row.seccomp;
+  return MV_ALLOW;
+}
+
+constexpr int rows_denied_by_rule() {
+  int n = 0;
+  for (const SyscallRow& row : kSyscallTable) n += row.seccomp == MV_DENY_BY_RULE;
+  return n;
+}
+
+// The special rules in build() are exactly the table's MV_DENY_BY_RULE rows: a new such row
+// needs its rule written here.
+static_assert(table_verdict("clone") == MV_DENY_BY_RULE && table_verdict("clone3") == MV_DENY_BY_RULE &&
+                  rows_denied_by_rule() == 2,
+              "trace/syscall_table.h and the clone/clone3 rules of SeccompProgram::build disagree");
+
 }  // namespace
 
+// The table's MV_DENY rows, in table order.
 const std::vector<const char*>& SeccompProgram::denied_syscalls() {
-  static const std::vector<const char*> names = {
-      // kernel attack surface and tracing of others
-      "bpf", "perf_event_open", "ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
-      // changing the jail itself
-      "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "move_mount", "open_tree",
-      "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
-      // the host kernel and clock
-      "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "reboot",
-      "swapon", "swapoff", "syslog", "acct", "quotactl", "settimeofday", "clock_settime",
-      "clock_adjtime", "adjtimex", "iopl", "ioperm", "vhangup",
-      // frequent exploit primitives
-      "keyctl", "add_key", "request_key", "userfaultfd", "io_uring_setup", "io_uring_enter",
-      "io_uring_register", "open_by_handle_at", "name_to_handle_at", "fanotify_init",
-      "lookup_dcookie", "pidfd_getfd",
-  };
+  static const std::vector<const char*> names = [] {
+    std::vector<const char*> denied;
+    for (const SyscallRow& row : kSyscallTable)
+      if (row.seccomp == MV_DENY) denied.push_back(row.name);
+    return denied;
+  }();
   return names;
 }
 
@@ -47,6 +61,7 @@ SeccompProgram SeccompProgram::build(std::string* error) {
     return program;
   }
   const uint32_t deny = SCMP_ACT_ERRNO(EPERM);
+  // The table's MV_DENY rows: EPERM whatever the arguments.
   for (const char* name : denied_syscalls()) {
     int nr = seccomp_syscall_resolve_name(name);
     if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture
@@ -55,6 +70,7 @@ SeccompProgram SeccompProgram::build(std::string* error) {
       return program;
     }
   }
+  // The table's MV_DENY_BY_RULE rows (checked by the static_assert above).
   // clone(2) may create threads and processes, never namespaces: one rule per flag, since
   // libseccomp ORs separate rules and a masked compare tests one bit pattern.
   for (uint64_t flag = 1; flag != 0; flag <<= 1) {

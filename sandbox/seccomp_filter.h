@@ -18,7 +18,10 @@ class SeccompProgram {
   // Async-signal-safe: safe between fork and exec.
   bool install() const;
   size_t instructions() const { return filter_.size(); }
-  // The syscalls denied, for `doctor` and the trace header.
+  // The classic BPF program, for evaluating it in user space (tracer/seccomp_eval.h, tests).
+  const std::vector<sock_filter>& filter() const { return filter_; }
+  // The syscalls denied with EPERM whatever their arguments, for `doctor` and the trace header:
+  // the MV_DENY rows of trace/syscall_table.h (clone and clone3 have rules of their own).
   static const std::vector<const char*>& denied_syscalls();
 
  private:

@@ -4,11 +4,18 @@
 #   1. jail setup + teardown cost, as root and rootless (as nobody)
 #   2. tracer overhead: a syscall-heavy load untraced, under modelvet's tracer, under strace -f
 #   3. throughput: files/s scanning the regression corpus with --jobs 2, as root and rootless
+#   4. batch throughput side by side (benign files only): modelvet batch (jail + tracer) on 40
+#      small torch checkpoints and 40 small pickles, the same torch files loaded naively (a fresh
+#      python3 per file, no sandbox), the same under strace -f, and the static pre-scan alone
+# ./scripts/bench.sh [batch]   ("batch": section 4 only). BUILD_DIR (build), BENCH_FILES (40),
+# BENCH_ROUNDS (1: rounds of each batch run; the per-file timings give the medians).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "bench.sh: run as root" >&2; exit 2; }
-B=build
+B=${BUILD_DIR:-build}
+ONLY=${1:-all}
 
+if [ "$ONLY" = all ]; then
 echo "== 1. jail setup and teardown"
 "$B/tests/jail_bench" "${JAIL_RUNS:-50}"
 AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
@@ -32,3 +39,82 @@ for mode in root rootless; do
   end=$(date +%s.%N)
   python3 -c "import sys; n=int(sys.argv[1]); s=float(sys.argv[3])-float(sys.argv[2]); print(f'{sys.argv[4]}: {n} files in {s:.1f} s: {n/s:.2f} files/s (--jobs 2)')" "$n" "$start" "$end" "$mode"
 done
+fi
+
+echo "== 4. batch throughput, benign files (load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores)"
+PY=/usr/bin/python3
+N=${BENCH_FILES:-40}
+ROUNDS=${BENCH_ROUNDS:-1}
+T=$(mktemp -d /tmp/modelvet-bench-batch-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+# Benign files written by the real libraries: small state dicts (torch.save) and plain pickles.
+$PY - "$T" "$N" <<'PYEOF'
+import os, pickle, sys
+import torch
+d, n = sys.argv[1], int(sys.argv[2])
+os.makedirs(f"{d}/torch"); os.makedirs(f"{d}/pickle")
+torch.manual_seed(0)
+for i in range(n):
+    m = torch.nn.Sequential(torch.nn.Linear(16, 8 + i % 5), torch.nn.ReLU(), torch.nn.Linear(8 + i % 5, 2))
+    torch.save(m.state_dict(), f"{d}/torch/m{i:02d}.pt")
+    with open(f"{d}/pickle/p{i:02d}.pkl", "wb") as f:
+        pickle.dump({"name": f"model-{i}", "weights": [[float(j * i) for j in range(32)] for _ in range(8)],
+                     "meta": {"epoch": i, "tags": ("bench", i)}}, f, protocol=4)
+PYEOF
+ls "$T"/torch/*.pt > "$T/torch.txt"
+ls "$T"/pickle/*.pkl > "$T/pickle.txt"
+declare -A RATE
+# modelvet batch, the default --jobs: files/s over the whole run (median of ROUNDS rounds).
+batch_rate() {
+  local list=$1 r rates=()
+  for ((r = 0; r < ROUNDS; r++)); do
+    local start end
+    start=$(date +%s.%N)
+    "$B/modelvet" batch --quiet --output "$T/out-$r.jsonl" "$list" 2>/dev/null || true
+    end=$(date +%s.%N)
+    local bad
+    bad=$($PY -c 'import json,sys; rows=[json.loads(l) for l in open(sys.argv[1])]; print(sum(r["verdict"]!="benign" for r in rows), len(rows))' "$T/out-$r.jsonl")
+    [ "$bad" = "0 $N" ] || echo "  (warning: $list gave non-benign/total $bad)" >&2
+    rm -f "$T/out-$r.jsonl"
+    rates+=("$($PY -c "print($N/($end-$start))")")
+  done
+  printf '%s\n' "${rates[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+# One fresh process per file, sequential: files/s = 1 / median seconds per file.
+per_file_rate() {
+  local s=() f
+  for f in $(cat "$T/torch.txt"); do
+    local start end
+    start=$(date +%s.%N)
+    "$@" "$f" >/dev/null 2>&1
+    end=$(date +%s.%N)
+    s+=("$($PY -c "print($end-$start)")")
+  done
+  printf '%s\n' "${s[@]}" | sort -g | awk '{a[NR]=$1} END {m=a[int((NR+1)/2)]; printf "%.3f %.3f\n", 1/m, m}'
+}
+naive_load() { $PY -c 'import sys, torch; torch.load(sys.argv[1])' "$1"; }
+strace_load() { strace -f -o /dev/null $PY -c 'import sys, torch; torch.load(sys.argv[1])' "$1"; }
+jobs=$($PY -c "import os; m=[int(l.split()[1])*1024 for l in open('/proc/meminfo') if l.startswith('MemAvailable:')][0]; c=os.cpu_count(); print(max(1,min(2*c, m//(768<<20), 256)))")
+RATE[batch_torch]=$(batch_rate "$T/torch.txt")
+RATE[batch_pickle]=$(batch_rate "$T/pickle.txt")
+read -r naive_rate naive_s < <(per_file_rate naive_load)
+read -r strace_rate strace_s < <(per_file_rate strace_load)
+RATE[prescan]=$("$B/tests/prescan_bench" 20 $(cat "$T/torch.txt") | awk '{print $1}')
+RATE[prescan_pickle]=$("$B/tests/prescan_bench" 20 $(cat "$T/pickle.txt") | awk '{print $1}')
+$PY - "$N" "$jobs" "${RATE[batch_torch]}" "${RATE[batch_pickle]}" "$naive_rate" "$naive_s" "$strace_rate" "$strace_s" "${RATE[prescan]}" "${RATE[prescan_pickle]}" <<'PYEOF'
+import sys
+n, jobs = sys.argv[1], sys.argv[2]
+bt, bp, nv, nvs, st, sts, ps, pp = map(float, sys.argv[3:])
+rows = [
+  (f"modelvet batch, {n} torch checkpoints (jail + eBPF tracer, --jobs {jobs})", bt),
+  (f"modelvet batch, {n} pickles (jail + eBPF tracer, --jobs {jobs})", bp),
+  (f"naive: fresh python3 -c 'torch.load(f)' per file, no sandbox (median {nvs:.2f} s/file)", nv),
+  (f"the same under strace -f (median {sts:.2f} s/file)", st),
+  (f"static pre-scan alone, torch checkpoints (prescan_bench)", ps),
+  (f"static pre-scan alone, pickles (prescan_bench)", pp),
+]
+w = max(len(r[0]) for r in rows)
+print(f"{'what':<{w}}  {'files/s':>9}  {'vs naive':>9}")
+for name, rate in rows:
+    print(f"{name:<{w}}  {rate:>9.2f}  {rate / nv:>8.2f}x")
+PYEOF

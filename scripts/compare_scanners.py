@@ -1,17 +1,34 @@
 #!/usr/bin/env python3
 """Side-by-side: what static scanners would say of the regression corpus vs modelvet's verdicts.
 
-Usage: compare_scanners.py CORPUS_DIR SCAN_JSON
+Usage: compare_scanners.py CORPUS_DIR SCAN_JSON [--subset PREFIX]
   CORPUS_DIR  holds manifest.jsonl (labels); SCAN_JSON is `modelvet scan --format json` over it.
+  --subset    only the samples whose manifest path starts with PREFIX (e.g. benign/library/, the
+              files written by the real libraries), and a rates table: modelvet's false-malicious
+              rate next to each scanner's dangerous-flag rate on the benign ones.
+
+The real tools are used when installed (picklescan, modelscan and fickling are not packaged for
+Debian and this machine has no PyPI); otherwise the columns below are modelvet's re-implementation
+of their lists, and the script says so.
 
 The static columns apply picklescan's, modelscan's and fickling's published unsafe-globals lists (encoded as
 data in prescan/scanner_lists.json) to modelvet's own static parse of each file. That is an upper
 bound on what those tools report: the real tools also stop at zips with bad CRCs, 7z archives
 and broken streams that modelvet's lenient parser walks through.
 """
+import argparse
+import importlib.util
 import json
 import os
+import shutil
 import sys
+
+SCANNERS = ("picklescan", "modelscan", "fickling")
+
+
+def real_tools():
+    """Which of the real scanners this machine has (a CLI on PATH or an importable module)."""
+    return [s for s in SCANNERS if shutil.which(s) or importlib.util.find_spec(s) is not None]
 
 
 def flagged_by(result, scanner, severities=("dangerous",)):
@@ -25,19 +42,38 @@ def cell(row, scanner):
     return f"{row[scanner]} ({row[scanner + '_any']})"
 
 
+def pct(n, d):
+    return f"{n}/{d} ({100.0 * n / d:.0f}%)" if d else "0/0"
+
+
 def main():
-    corpus, scan = sys.argv[1], sys.argv[2]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus")
+    parser.add_argument("scan")
+    parser.add_argument("--subset", default="")
+    args = parser.parse_args()
+    corpus, scan = args.corpus, args.scan
     labels = {}
     with open(os.path.join(corpus, "manifest.jsonl")) as f:
         for line in f:
             row = json.loads(line)
-            labels[os.path.normpath(os.path.join(corpus, row["file"]))] = row["label"]
-    results = json.load(open(scan))["results"]
+            if row["file"].startswith(args.subset):
+                labels[os.path.normpath(os.path.join(corpus, row["file"]))] = row["label"]
+    data = json.load(open(scan))
+    results = data["results"] if isinstance(data, dict) else data
+    installed = real_tools()
+    print(f"real scanners installed: {', '.join(installed) or 'none'}; columns from prescan/scanner_lists.json"
+          " (modelvet's re-implementation of their unsafe-globals lists) applied to modelvet's static parse",
+          file=sys.stderr)
     tools = ["picklescan", "modelscan", "fickling", "modelvet"]
     table = {label: {t: 0 for t in tools} | {t + "_any": 0 for t in tools} | {"n": 0}
              for label in ("malicious", "suspicious", "benign")}
+    def label_of(r):
+        path = r["path"] if os.path.isabs(r["path"]) else os.path.join(corpus, r["path"])
+        return labels.get(os.path.normpath(path)) or labels.get(os.path.normpath(r["path"]))
+
     for r in results:
-        label = labels.get(os.path.normpath(r["path"]))
+        label = label_of(r)
         if label is None:
             continue
         row = table[label]
@@ -50,6 +86,18 @@ def main():
     print("|---|---|---|---|---|")
     for label, row in table.items():
         print(f"| {label} ({row['n']}) | {cell(row, 'picklescan')} | {cell(row, 'modelscan')} | {cell(row, 'fickling')} | {row['modelvet']} |")
+    benign = [r for r in results if label_of(r) == "benign"]
+    if args.subset and benign:
+        n = len(benign)
+        false_malicious = sum(r["verdict"] == "malicious" for r in benign)
+        not_benign = sum(r["verdict"] != "benign" for r in benign)
+        print()
+        print(f"| on {n} benign files under {args.subset} | rate |")
+        print("|---|---|")
+        for scanner in SCANNERS:
+            print(f"| {scanner}: flagged dangerous | {pct(sum(flagged_by(r, scanner) for r in benign), n)} |")
+        print(f"| modelvet: malicious (false-malicious rate) | {pct(false_malicious, n)} |")
+        print(f"| modelvet: anything but benign | {pct(not_benign, n)} |")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ PACKAGES=(
   python3-torch python3-numpy python3-joblib python3-dill python3-h5py
   python3-sklearn python3-py7zr python3-protobuf
   python3-pandas python3-xgboost python3-torchvision python3-scipy
+  # the single-node Slurm cluster of tests/slurm/run_slurm_array.sh
+  slurm-wlm slurmctld slurmd slurm-client munge
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -37,6 +37,17 @@ TEST(EndToEnd, CorpusVerdictsMatchLabels) {
   }
   EXPECT_GE(malicious, 15);
   EXPECT_GE(benign, 15);
+  // Issue #15: files written by the real libraries (corpus/library.py: scikit-learn, pandas,
+  // xgboost, torch/torchvision, scipy, numpy, dill, stdlib configs, h5py, stand-ins for
+  // transformers/peft/lightning) must all be benign through the real jail, next to their
+  // malicious twins (corpus/twins.py) that do the same things themselves.
+  int library = 0, twins = 0;
+  for (const auto& r : rows) {
+    library += r["label"] == "benign" && r.value("file", "").rfind("benign/library/", 0) == 0;
+    twins += r["label"] == "malicious" && r.value("file", "").rfind("malicious/twins/", 0) == 0;
+  }
+  EXPECT_GE(library, 60);
+  EXPECT_GE(twins, 5);
 
   std::string traces = std::string(MODELVET_BINARY_DIR) + "/e2e-traces";
   fs::remove_all(traces);

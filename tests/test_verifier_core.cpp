@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include "policies/policy.h"
@@ -85,10 +86,10 @@ TEST(Inputs, ManifestsAndHubSecurityStatusReports) {
                          {"path": "safe.bin", "securityFileStatus": {"status": "safe"}}])");
   std::vector<std::string> errors;
   auto files = expand_batch_inputs({manifest.string(), hub.string()}, &errors);
-  ASSERT_EQ(files.size(), 3u);
+  ASSERT_EQ(files.size(), 2u);  // a.pkl, named by the manifest and the Hub report, is one entry
   EXPECT_EQ(files[0].path, (d.path / "m/a.pkl").string());
   EXPECT_EQ(files[1].path, (d.path / "m/b.pkl").string());
-  EXPECT_EQ(files[2].prior["status"], "unsafe");
+  EXPECT_EQ(files[0].prior["status"], "unsafe");
 }
 
 TEST(Shards, SlicesAreDisjointAndCoverEverything) {
@@ -135,10 +136,21 @@ TEST(Report, DocumentCountsVerdictsAndTextNamesEveryFile) {
   EXPECT_NE(text.find("3 files: 1 malicious, 0 suspicious, 1 benign, 1 error"), std::string::npos) << text;
 }
 
+// A header of a run that started, as verify writes it, with the harness's exit code.
+TraceHeader ran_header(int harness_exit) {
+  TraceHeader h;
+  h.sample.path = "m.pkl";
+  h.run.ran = true;
+  h.run.harness_exit = harness_exit;
+  h.run.harness_end = fmt::format("exit {}", harness_exit);
+  h.context.home = "/home/alice";
+  return h;
+}
+
 TEST(Trace, RoundTripsAndRejectsGarbage) {
   TempDir d;
   Trace t;
-  t.header = {{"modelvet_trace", 1}, {"sample", {{"path", "m.pkl"}}}};
+  t.header.sample.path = "m.pkl";
   t.events = {ev(20, "python", "phase", {{"name", "load"}}), ev(10, "kernel", "exec", {{"argv", {"/bin/sh"}}})};
   sort_events(t.events);
   std::string error;
@@ -148,14 +160,17 @@ TEST(Trace, RoundTripsAndRejectsGarbage) {
   ASSERT_EQ(back.events.size(), 2u);
   EXPECT_EQ(back.events[0].kind, "exec");
   EXPECT_EQ(back.events[0].data["argv"][0], "/bin/sh");
-  EXPECT_FALSE(read_trace(d.write("bad.jsonl", "{\"modelvet_trace\":1}\nnot json\n").string(), &back, &error));
+  std::string header_line = to_json(t.header).dump();
+  EXPECT_FALSE(read_trace(d.write("bad.jsonl", header_line + "\nnot json\n").string(), &back, &error));
   EXPECT_NE(error.find(":2"), std::string::npos);
   EXPECT_FALSE(read_trace(d.write("nohdr.jsonl", "{\"kind\":\"exec\"}\n").string(), &back, &error));
 }
 
 TEST(Classify, ARunThatNeverStartedIsAnError) {
   Trace t;
-  t.header = {{"sample", {{"path", "m.pkl"}}}, {"run", {{"ran", false}, {"error", "unshare: Operation not permitted"}}}};
+  t.header.sample.path = "m.pkl";
+  t.header.run.ran = false;
+  t.header.run.error = "unshare: Operation not permitted";
   auto r = classify(t, policy::default_policy());
   EXPECT_EQ(r["verdict"], "error");
   EXPECT_NE(r["error"].get<std::string>().find("unshare"), std::string::npos);
@@ -163,7 +178,8 @@ TEST(Classify, ARunThatNeverStartedIsAnError) {
 
 TEST(Classify, ABrokenFileWithNothingExecutedIsAnErrorNotBenign) {
   Trace t;
-  t.header = {{"sample", {{"path", "m.pkl"}, {"format", "pickle"}}}, {"run", {{"ran", true}, {"harness_exit", 0}}}};
+  t.header = ran_header(0);
+  t.header.sample.format = "pickle";
   t.events = {ev(1, "python", "phase", {{"name", "load"}}),
               ev(2, "python", "load", {{"status", "raised"}, {"exception", "UnpicklingError: pickle data was truncated"}})};
   auto r = classify(t, policy::default_policy());
@@ -173,10 +189,13 @@ TEST(Classify, ABrokenFileWithNothingExecutedIsAnErrorNotBenign) {
 
 TEST(Classify, TimeoutWithoutFindingsIsSuspiciousAndMissingLoadIsAnError) {
   Trace t;
-  t.header = {{"sample", {{"path", "m.pkl"}}}, {"run", {{"ran", true}, {"timed_out", true}, {"timeout_ms", 1000}}}};
+  t.header = ran_header(-1);
+  t.header.run.timed_out = true;
+  t.header.run.timeout_ms = 1000;
   t.events = {ev(1, "python", "phase", {{"name", "load"}})};
   EXPECT_EQ(classify(t, policy::default_policy())["verdict"], "suspicious");
-  t.header["run"] = {{"ran", true}, {"harness_exit", -1}, {"harness_end", "signal 9"}};
+  t.header = ran_header(-1);
+  t.header.run.harness_end = "signal 9";
   auto r = classify(t, policy::default_policy());
   EXPECT_EQ(r["verdict"], "error");
   EXPECT_NE(r["error"].get<std::string>().find("signal 9"), std::string::npos);
@@ -184,8 +203,7 @@ TEST(Classify, TimeoutWithoutFindingsIsSuspiciousAndMissingLoadIsAnError) {
 
 TEST(Classify, NullsAndWrongTypesInAHostileTraceDoNotCrash) {
   Trace t;
-  t.header = {{"sample", {{"path", "m.pkl"}}}, {"run", {{"ran", true}}},
-              {"context", {{"decoy_secrets", {{"env X", nullptr}}}, {"decoy_files", {1, nullptr}}}}};
+  t.header = ran_header(-1);
   t.events = {ev(1, "python", "load", {{"status", nullptr}, {"exception", nullptr}, {"loader", 3}}),
               ev(2, "python", "call", {{"callable", nullptr}, {"args", {1, 2}}})};
   EXPECT_NO_THROW(classify(t, policy::default_policy()));
@@ -215,7 +233,7 @@ TEST(Behavior, SummarisesProcessesNetworkDecoysAndHidesSystemReads) {
 
 TEST(Classify, AHarnessEndedAfterTheFilesCodeRanIsSuspicious) {
   Trace t;
-  t.header = {{"sample", {{"path", "m.pkl"}}}, {"run", {{"ran", true}, {"harness_exit", 0}}}};
+  t.header = ran_header(0);
   t.events = {ev(1, "python", "phase", {{"name", "load"}}),
               ev(2, "python", "call", {{"callable", "os._exit"}, {"args", "(0,)"}, {"origin", "pickle REDUCE @ offset 2"}})};
   auto r = classify(t, policy::default_policy());

@@ -15,6 +15,53 @@ inline constexpr const char* kSourceKernel = "kernel";
 inline constexpr const char* kSourcePython = "python";
 inline constexpr const char* kSourceNet = "net";
 
+// Every event kind a trace may hold, by source. Producers and consumers spell kinds through these
+// names, so a typo is a compile error; is_known_kind() rejects anything else when a trace is read.
+namespace kinds {
+// kernel (tracer/record_decoder.cpp; limit from the jail's outcome)
+inline constexpr const char* kExec = "exec";
+inline constexpr const char* kFork = "fork";
+inline constexpr const char* kExit = "exit";
+inline constexpr const char* kOpen = "open";
+inline constexpr const char* kUnlink = "unlink";
+inline constexpr const char* kRename = "rename";
+inline constexpr const char* kLink = "link";
+inline constexpr const char* kMkdir = "mkdir";
+inline constexpr const char* kChmod = "chmod";
+inline constexpr const char* kWrite = "write";
+inline constexpr const char* kSocket = "socket";
+inline constexpr const char* kConnect = "connect";
+inline constexpr const char* kBind = "bind";
+inline constexpr const char* kSendto = "sendto";
+inline constexpr const char* kListen = "listen";
+inline constexpr const char* kNetRedirect = "net_redirect";
+inline constexpr const char* kMmapExec = "mmap_exec";
+inline constexpr const char* kMemfdCreate = "memfd_create";
+inline constexpr const char* kPtrace = "ptrace";
+inline constexpr const char* kKill = "kill";
+inline constexpr const char* kSyscallAttempt = "syscall_attempt";
+inline constexpr const char* kDenied = "denied";
+inline constexpr const char* kLimit = "limit";
+// python (harness/, over the event pipe)
+inline constexpr const char* kPhase = "phase";
+inline constexpr const char* kCall = "call";
+inline constexpr const char* kAudit = "audit";
+inline constexpr const char* kStub = "stub";
+inline constexpr const char* kLoad = "load";
+inline constexpr const char* kExercise = "exercise";
+inline constexpr const char* kTimeWarp = "time_warp";
+inline constexpr const char* kHarnessError = "harness_error";
+// net (sandbox/fake_net.cpp)
+inline constexpr const char* kTcpConnect = "tcp_connect";
+inline constexpr const char* kHttp = "http";
+inline constexpr const char* kDns = "dns";
+inline constexpr const char* kUdp = "udp";
+}  // namespace kinds
+
+// True for the sources above and, per source, the kinds listed in `kinds`.
+bool is_known_source(const std::string& source);
+bool is_known_kind(const std::string& source, const std::string& kind);
+
 struct Event {
   uint64_t t_ns = 0;      // CLOCK_MONOTONIC for every source (bpf_ktime_get_ns uses it too)
   std::string source;     // kSourceKernel | kSourcePython | kSourceNet
@@ -35,6 +82,7 @@ inline nlohmann::json to_json(const Event& e) {
   return j;
 }
 
+// Lenient: missing fields take defaults. Traces read from disk go through read_event() instead.
 inline Event event_from_json(const nlohmann::json& j) {
   Event e;
   e.t_ns = j.value("t_ns", uint64_t{0});
@@ -45,6 +93,10 @@ inline Event event_from_json(const nlohmann::json& j) {
   for (const char* k : {"t_ns", "source", "kind", "pid"}) e.data.erase(k);
   return e;
 }
+
+// Strict: t_ns, source, kind and pid must be present with their types, and the kind known for its
+// source. False with *error naming what is wrong.
+bool read_event(const nlohmann::json& j, Event* event, std::string* error);
 
 // Reads a string field that may be absent, null, or (from a hostile or older source) not a
 // string at all; nlohmann's value() throws on a present-but-null key.

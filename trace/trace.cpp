@@ -1,5 +1,7 @@
 #include "trace/trace.h"
 
+#include "trace/bytes_text.h"
+
 #include <algorithm>
 #include <fstream>
 
@@ -22,9 +24,14 @@ bool write_trace(const Trace& trace, const std::string& path, std::string* error
       *error = fmt::format("cannot write trace {}", path);
       return false;
     }
-    out << trace.header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-    for (const Event& e : trace.events)
-      out << to_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    // Strings are bytes text where they entered (trace/bytes_text.h); any other invalid UTF-8 is
+    // escaped here rather than replaced, so a trace never loses a byte.
+    auto line = [](nlohmann::json j) {
+      escape_invalid_strings(j);
+      return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    };
+    out << line(to_json(trace.header)) << '\n';
+    for (const Event& e : trace.events) out << line(to_json(e)) << '\n';
     if (!out.flush()) {
       *error = fmt::format("cannot write trace {}", path);
       return false;
@@ -54,14 +61,23 @@ bool read_trace(const std::string& path, Trace* trace, std::string* error) {
       *error = fmt::format("{}:{}: not a JSON object", path, n);
       return false;
     }
+    std::string why;
     if (n == 1) {
       if (!j.contains("modelvet_trace")) {
         *error = fmt::format("{}: not a modelvet trace (no header line)", path);
         return false;
       }
-      trace->header = std::move(j);
+      if (!header_from_json(j, &trace->header, &why)) {
+        *error = fmt::format("{}:1: {}", path, why);
+        return false;
+      }
     } else {
-      trace->events.push_back(event_from_json(j));
+      Event e;
+      if (!read_event(j, &e, &why)) {
+        *error = fmt::format("{}:{}: {}", path, n, why);
+        return false;
+      }
+      trace->events.push_back(std::move(e));
     }
   }
   if (n == 0) {

@@ -7,20 +7,20 @@
 #include <nlohmann/json.hpp>
 
 #include "trace/event.h"
+#include "trace/header.h"
 
 namespace modelvet {
 
-inline constexpr int kTraceFormatVersion = 1;
-
 struct Trace {
-  nlohmann::json header;  // {"modelvet_trace": 1, "tool", "host", "sample", "policy", "run", "context", "static"}
+  TraceHeader header;
   Events events;          // sorted by t_ns
 };
 
 void sort_events(Events& events);
 // Writes header + events as JSON Lines. False with *error when the file cannot be written.
 bool write_trace(const Trace& trace, const std::string& path, std::string* error);
-// Reads a trace; a malformed line is an error naming its line number.
+// Reads a trace; a malformed line, a header that lacks or misspells a field the verdict depends
+// on, or an event of unknown kind is an error naming its line number.
 bool read_trace(const std::string& path, Trace* trace, std::string* error);
 
 }  // namespace modelvet

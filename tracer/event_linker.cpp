@@ -15,9 +15,9 @@ class Linker {
   bool apply(Event& e) {
     auto& d = e.data;
     FdTable& fds = fd_tables_[e.pid];
-    if (e.kind == "open" || e.kind == "memfd_create") {
+    if (e.kind == kinds::kOpen || e.kind == kinds::kMemfdCreate) {
       int64_t fd = d.value("ret", int64_t{-1});
-      if (fd >= 0) fds[static_cast<int>(fd)] = e.kind == "open" ? d.value("path", "") : std::string("memfd:").append(d.value("name", ""));
+      if (fd >= 0) fds[static_cast<int>(fd)] = e.kind == kinds::kOpen ? d.value("path", "") : std::string("memfd:").append(d.value("name", ""));
     } else if (e.kind == "_close") {
       fds.erase(d.value("fd", -1));
       return false;
@@ -26,9 +26,9 @@ class Linker {
       if (it != fds.end()) fds[d.value("new_fd", -1)] = it->second;
       else fds.erase(d.value("new_fd", -1));
       return false;
-    } else if (e.kind == "fork") {
+    } else if (e.kind == kinds::kFork) {
       fd_tables_[d.value("child_pid", 0)] = fds;  // the child starts with a copy of the table
-    } else if (e.kind == "write" || e.kind == "mmap_exec") {
+    } else if (e.kind == kinds::kWrite || e.kind == kinds::kMmapExec) {
       auto it = fds.find(d.value("fd", -1));
       if (it != fds.end() && !d.contains("path")) d["path"] = it->second;  // a folded fd's is set already
     }

@@ -3,12 +3,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <netinet/in.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -69,6 +72,7 @@ struct PtraceLoop::State {
     pid_t tgid = 0;
     TracedCall call;                     // the syscall it is in (from its entry stop)
     std::unique_ptr<mv_exec_rec> exec;   // filename + argv of a pending execve
+    std::optional<mv_redirect_rec> datagram;  // a steered UDP send, completed at its exit stop
   };
   std::unordered_map<pid_t, Thread> threads;
   const Sink* sink = nullptr;
@@ -115,12 +119,20 @@ struct PtraceLoop::State {
       }
       if (auto redirect = steer_destination(tid, t.tgid, t.call, steer)) {
         fill_header(&redirect->h, MV_REC_NET_REDIRECT, tid, t, now);
-        emit(&*redirect, sizeof(*redirect), MV_RING_HIGH);
+        // The kernel binds an unbound datagram socket inside the call: its port (which names
+        // the socket to the fake network, as the eBPF hook's does) is known at the exit stop.
+        if (redirect->protocol == IPPROTO_UDP && t.call.nr != __NR_connect) t.datagram = *redirect;
+        else emit(&*redirect, sizeof(*redirect), MV_RING_HIGH);
       }
       return;
     }
     if (info.op != PTRACE_SYSCALL_INFO_EXIT) return;
     t.call.ret = info.exit.rval;
+    if (t.datagram) {
+      t.datagram->src_port = tracee_socket_port(t.tgid, t.call.args[0]);
+      emit(&*t.datagram, sizeof(*t.datagram), MV_RING_HIGH);
+      t.datagram.reset();
+    }
     TraceeMemory mem(tid);
     // Entry stops come before seccomp: the tracee's own filters tell a refusal from a result.
     if (is_denial(t.call.ret) && seccomp_denies(seccomp_filters_of(tid), t.call)) {
@@ -195,6 +207,8 @@ struct PtraceLoop::State {
   void on_gone(pid_t tid, int wait_status, uint64_t now) {
     auto it = threads.find(tid);
     if (it == threads.end()) return;
+    // Killed inside its send: the steered datagram is still recorded, without its port.
+    if (it->second.datagram) emit(&*it->second.datagram, sizeof(*it->second.datagram), MV_RING_HIGH);
     if (it->second.tgid == tid) {
       mv_proc_rec rec{};
       fill_header(&rec.h, MV_REC_EXIT, tid, it->second, now);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -12,6 +13,8 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+
+#include "trace/syscall_table.h"
 
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452  // newer than Debian 12's headers
@@ -118,29 +121,22 @@ std::optional<int> net_record(pid_t tgid, const TracedCall& c, const TraceeMemor
   return std::nullopt;
 }
 
+// A row of trace/syscall_table.h, as attempts.bpf.h records it: strings from the named args.
+std::optional<int> table_record(const TracedCall& c, const TraceeMemory& mem, mv_syscall_rec* rec, int family,
+                                int str0, int str1) {
+  if (family == MV_UNRECORDED) return std::nullopt;
+  if (str0 != MV_NO_STR) read_str_slot(mem, rec, 0, c.args[str0]);
+  if (str1 != MV_NO_STR) read_str_slot(mem, rec, 1, c.args[str1]);
+  return MV_RING_HIGH;
+}
+
 std::optional<int> attempt_record(const TracedCall& c, const TraceeMemory& mem, mv_syscall_rec* rec) {
-  const uint64_t* a = c.args;
   switch (c.nr) {
-    case SYS_ptrace: case SYS_kill: case SYS_tkill: case SYS_tgkill: case SYS_unshare: case SYS_setns:
-    case SYS_bpf: case SYS_perf_event_open: case SYS_init_module: case SYS_finit_module:
-    case SYS_delete_module: case SYS_kexec_load: case SYS_kexec_file_load: case SYS_keyctl:
-    case SYS_add_key: case SYS_request_key: case SYS_userfaultfd: case SYS_io_uring_setup:
-    case SYS_open_by_handle_at: case SYS_process_vm_readv: case SYS_process_vm_writev: case SYS_fsopen:
-    case SYS_fsmount: case SYS_move_mount: case SYS_open_tree: case SYS_mount_setattr: case SYS_setuid:
-    case SYS_setgid: case SYS_setresuid: case SYS_setresgid: case SYS_capset: case SYS_personality:
-    case SYS_seccomp:
-      return MV_RING_HIGH;
-    case SYS_mount:  // target, source
-      read_str_slot(mem, rec, 0, a[1]);
-      read_str_slot(mem, rec, 1, a[0]);
-      return MV_RING_HIGH;
-    case SYS_umount2: case SYS_chroot:
-      read_str_slot(mem, rec, 0, a[0]);
-      return MV_RING_HIGH;
-    case SYS_pivot_root:
-      read_str_slot(mem, rec, 0, a[0]);
-      read_str_slot(mem, rec, 1, a[1]);
-      return MV_RING_HIGH;
+#define MV_ATTEMPT_CASE(name, family, str0, str1, seccomp) \
+  case SYS_##name:                                        \
+    return table_record(c, mem, rec, family, str0, str1);
+    MV_SYSCALL_TABLE(MV_ATTEMPT_CASE)
+#undef MV_ATTEMPT_CASE
   }
   return std::nullopt;
 }
@@ -149,17 +145,37 @@ std::optional<int> attempt_record(const TracedCall& c, const TraceeMemory& mem, 
 
 // A duplicate of the fd (pidfd_getfd, allowed to a tracer; called through syscall(): Debian
 // 12's <sys/pidfd.h> lacks extern "C") answers getsockopt.
-int tracee_socket_option(pid_t tgid, uint64_t fd, int option) {
+bool tracee_getsockopt(pid_t tgid, uint64_t fd, int option, void* value, socklen_t len) {
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, tgid, 0));
+  if (pidfd < 0) return false;
+  int dup = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, static_cast<int>(fd), 0));
+  close(pidfd);
+  if (dup < 0) return false;
+  bool ok = getsockopt(dup, SOL_SOCKET, option, value, &len) == 0;
+  close(dup);
+  return ok;
+}
+
+uint16_t tracee_socket_port(pid_t tgid, uint64_t fd) {
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, tgid, 0));
   if (pidfd < 0) return 0;
   int dup = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, static_cast<int>(fd), 0));
   close(pidfd);
   if (dup < 0) return 0;
-  int value = 0;
-  socklen_t len = sizeof(value);
-  if (getsockopt(dup, SOL_SOCKET, option, &value, &len) != 0) value = 0;
+  sockaddr_storage sa{};
+  socklen_t len = sizeof sa;
+  uint16_t port = 0;
+  if (getsockname(dup, reinterpret_cast<sockaddr*>(&sa), &len) == 0) {
+    if (sa.ss_family == AF_INET) port = ntohs(reinterpret_cast<sockaddr_in*>(&sa)->sin_port);
+    if (sa.ss_family == AF_INET6) port = ntohs(reinterpret_cast<sockaddr_in6*>(&sa)->sin6_port);
+  }
   close(dup);
-  return value;
+  return port;
+}
+
+int tracee_socket_option(pid_t tgid, uint64_t fd, int option) {
+  int value = 0;
+  return tracee_getsockopt(tgid, fd, option, &value, sizeof value) ? value : 0;
 }
 
 bool TraceeMemory::read(uint64_t addr, void* buf, size_t len) const {

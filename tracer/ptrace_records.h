@@ -2,8 +2,9 @@
 // The ptrace backend's half of the record format: a syscall seen at its entry and exit stops
 // becomes the same ring record (tracer/trace_records.h) the BPF sys_exit dispatcher writes, so
 // record_decoder.cpp turns both backends' records into identical events. Which calls are
-// recorded, on which ring, with which strings, mirrors files.bpf.h, net.bpf.h, attempts.bpf.h
-// and exec.bpf.h.
+// recorded, on which ring, with which strings, mirrors files.bpf.h, net.bpf.h and exec.bpf.h;
+// attempts come from trace/syscall_table.h, as in attempts.bpf.h.
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -51,5 +52,9 @@ bool is_exec(uint64_t nr);
 
 // getsockopt(SOL_SOCKET, option) on fd of process tgid, a tracee; 0 when fd is not a socket.
 int tracee_socket_option(pid_t tgid, uint64_t fd, int option);
+// The port the tracee's socket `fd` is bound to (0: unbound, or not an inet socket).
+uint16_t tracee_socket_port(pid_t tgid, uint64_t fd);
+// The same for an option of any size (SO_COOKIE is 64-bit); false when it cannot be read.
+bool tracee_getsockopt(pid_t tgid, uint64_t fd, int option, void* value, socklen_t len);
 
 }  // namespace modelvet::tracer

@@ -40,8 +40,9 @@ bool rewrite_destination(pid_t tid, int arg, const sockaddr_storage& sa, socklen
     pointer = scratch + 128;
     if (!poke(tid, pointer, &copy, sizeof copy)) return false;
   }
+  // x86-64 syscall arguments: rdi, rsi, rdx, r10, r8, r9 (sendto's dest_addr is the fifth).
   if (arg == 1) regs.rsi = pointer;
-  else if (arg == 4) regs.r10 = pointer;
+  else if (arg == 4) regs.r8 = pointer;
   else return false;
   return ptrace(PTRACE_SETREGS, tid, nullptr, &regs) == 0;
 #else
@@ -78,6 +79,8 @@ std::optional<mv_redirect_rec> steer_destination(pid_t tid, pid_t tgid, const Tr
   if (!is_connect && protocol != IPPROTO_UDP) return std::nullopt;
 
   mv_redirect_rec rec{};
+  // The socket's identity, as the cgroup hooks record it: the fake network names the same cookie.
+  if (!tracee_getsockopt(tgid, call.args[0], SO_COOKIE, &rec.sock_cookie, sizeof rec.sock_cookie)) rec.sock_cookie = 0;
   rec.family = sa.ss_family;
   rec.protocol = protocol;
   const uint16_t port = protocol == IPPROTO_TCP ? target.tcp_port : target.udp_port;

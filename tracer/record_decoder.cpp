@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "trace/bytes_text.h"
 #include "tracer/trace_records.h"
 
 namespace modelvet::tracer {
@@ -23,7 +24,8 @@ namespace {
 
 using nlohmann::json;
 
-std::string bounded_string(const char* s, size_t cap) { return std::string(s, strnlen(s, cap)); }
+// Bytes from the traced process: carried as bytes text (trace/bytes_text.h), exact and valid UTF-8.
+std::string bounded_string(const char* s, size_t cap) { return escape_bytes(std::string_view(s, strnlen(s, cap))); }
 
 std::string string_slot(const mv_syscall_rec& r, int slot) {
   if (r.len[slot] <= 0) return "";
@@ -91,8 +93,8 @@ void add_sockaddr(json& d, const char* raw, size_t len) {
       const char* path = raw + off;
       size_t n = len - off;
       // abstract sockets start with NUL; shown as "@name" like ss(8)
-      d["path"] = path[0] == '\0' ? std::string("@").append(path + 1, strnlen(path + 1, n - 1))
-                                  : std::string(path, strnlen(path, n));
+      d["path"] = path[0] == '\0' ? "@" + escape_bytes(std::string_view(path + 1, strnlen(path + 1, n - 1)))
+                                  : escape_bytes(std::string_view(path, strnlen(path, n)));
     }
   }
 }
@@ -126,7 +128,7 @@ Event decode_exec(const mv_exec_rec& r) {
       break;
     }
     if (n > MV_ARG_LEN) truncated = true;
-    argv.push_back(std::string(r.args + pos, std::min<size_t>(n, MV_ARG_LEN)));
+    argv.push_back(escape_bytes(std::string_view(r.args + pos, std::min<size_t>(n, MV_ARG_LEN))));
     pos += n + 1;
   }
   d["argv"] = std::move(argv);
@@ -152,7 +154,7 @@ Event decode_proc(const mv_proc_rec& r) {
 }
 
 Event decode_redirect(const mv_redirect_rec& r) {
-  Event e = base_event(r.h, "net_redirect");
+  Event e = base_event(r.h, kinds::kNetRedirect);
   auto& d = e.data;
   static constexpr std::array<const char*, 5> hooks = {"?", "connect4", "connect6", "sendmsg4", "sendmsg6"};
   d["hook"] = hooks[r.hook < hooks.size() ? r.hook : 0];
@@ -162,6 +164,8 @@ Event decode_redirect(const mv_redirect_rec& r) {
   d["proto"] = r.protocol == IPPROTO_TCP ? "tcp" : r.protocol == IPPROTO_UDP ? "udp" : fmt::format("ip_{}", r.protocol);
   d["redirected"] = r.redirected != 0;
   if (r.redirected) d["to_port"] = r.new_port;
+  if (r.sock_cookie) d["sock"] = r.sock_cookie;
+  if (r.src_port) d["src_port"] = r.src_port;
   d["comm"] = bounded_string(r.h.comm, MV_COMM_LEN);
   return e;
 }
@@ -286,7 +290,7 @@ Event decode_syscall(const mv_syscall_rec& r) {
       Event e = base_event(r.h, "syscall_attempt");
       add_raw_call(e.data, r);
       if (r.len[0] > 0) e.data["path"] = string_slot(r, 0);
-      if (r.len[1] > 0) e.data[r.nr == SYS_mount ? "source" : "path2"] = string_slot(r, 1);
+      if (r.len[1] > 0) e.data[r.nr == SYS_mount ? "mount_source" : "path2"] = string_slot(r, 1);
       return e;
     }
   }

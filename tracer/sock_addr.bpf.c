@@ -18,6 +18,13 @@ static __always_inline __u16 redirect_port(const struct mv_watch *w, __u32 proto
   return 0;
 }
 
+/* A datagram's socket is bound before the sendmsg hooks run (a connect's is not yet): its port
+ * names the socket to the fake network even when the sender closes it at once. */
+static __always_inline __u16 source_port(struct bpf_sock_addr *ctx) {
+  struct bpf_sock *sk = ctx->sk;
+  return sk ? (__u16)sk->src_port : 0;
+}
+
 static __always_inline void report(const struct mv_jail *jail, struct mv_redirect_rec *rec) {
   fill_header(&rec->h, jail, MV_REC_NET_REDIRECT);
   emit(jail, MV_RING_HIGH, rec, sizeof(*rec));
@@ -28,6 +35,8 @@ static __always_inline int steer4(struct bpf_sock_addr *ctx, __u32 hook) {
   if (!current_jail(&jail)) return 1;
   struct mv_redirect_rec rec = {};
   rec.hook = hook;
+  rec.sock_cookie = bpf_get_socket_cookie(ctx);
+  rec.src_port = source_port(ctx);
   rec.family = MV_AF_INET;
   rec.protocol = ctx->protocol;
   rec.orig_ip4 = ctx->user_ip4;
@@ -49,6 +58,8 @@ static __always_inline int steer6(struct bpf_sock_addr *ctx, __u32 hook) {
   if (!current_jail(&jail)) return 1;
   struct mv_redirect_rec rec = {};
   rec.hook = hook;
+  rec.sock_cookie = bpf_get_socket_cookie(ctx);
+  rec.src_port = source_port(ctx);
   rec.family = MV_AF_INET6;
   rec.protocol = ctx->protocol;
   rec.orig_ip6[0] = ctx->user_ip6[0];

@@ -97,6 +97,9 @@ struct mv_redirect_rec {
   __u16 orig_port;    /* host order */
   __u16 new_port;     /* host order, 0 when not redirected */
   __u32 redirected;
+  __u16 src_port;     /* host order: the socket's bound port when the hook ran (UDP sendmsg), else 0 */
+  __u16 pad;
+  __u64 sock_cookie;  /* the socket's cookie (SO_COOKIE): the fake network's sessions name it too */
 };
 
 /* Per watched cgroup (key: cgroup id): where to steer traffic, and what happened to its events. */

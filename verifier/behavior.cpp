@@ -42,19 +42,19 @@ nlohmann::json summarize_behavior(const Events& events, const BehaviorContext& c
                  deleted = nlohmann::json::array(), decoys = nlohmann::json::array();
   std::vector<const Event*> fake_tcp;  // fake-network sessions, paired with kernel connects in order
   for (const Event& e : events)
-    if (e.source == kSourceNet && (e.kind == "tcp_connect" || e.kind == "http")) fake_tcp.push_back(&e);
+    if (e.source == kSourceNet && (e.kind == kinds::kTcpConnect || e.kind == kinds::kHttp)) fake_tcp.push_back(&e);
   size_t next_tcp = 0;
 
   for (const Event& e : events) {
     if (e.t_ns < ctx.from_t_ns) continue;
     const auto& d = e.data;
-    if (e.source == kSourceKernel && e.kind == "exec") {
+    if (e.source == kSourceKernel && e.kind == kinds::kExec) {
       if (processes.size() < 100)
         processes.push_back({{"pid", e.pid}, {"ppid", d.value("ppid", 0)}, {"argv", d.value("argv", nlohmann::json::array())}});
-    } else if (e.source == kSourceKernel && (e.kind == "connect" || e.kind == "sendto")) {
+    } else if (e.source == kSourceKernel && (e.kind == kinds::kConnect || e.kind == kinds::kSendto)) {
       std::string family = str_field(d, "family");
       if (family != "inet" && family != "inet6") continue;
-      nlohmann::json conn = {{"proto", d.value("proto", e.kind == "sendto" ? "udp" : "tcp")},
+      nlohmann::json conn = {{"proto", d.value("proto", e.kind == kinds::kSendto ? "udp" : "tcp")},
                              {"dst", str_field(d, "addr")}, {"port", d.value("port", 0)}};
       if (conn["proto"] == "tcp" && next_tcp < fake_tcp.size()) {
         const Event* seen = fake_tcp[next_tcp++];
@@ -62,10 +62,10 @@ nlohmann::json summarize_behavior(const Events& events, const BehaviorContext& c
         conn["sent_preview"] = str_field(seen->data, "sent_preview");
       }
       if (network.size() < 100) network.push_back(conn);
-    } else if (e.source == kSourceNet && e.kind == "dns") {
+    } else if (e.source == kSourceNet && e.kind == kinds::kDns) {
       nlohmann::json q = {{"name", str_field(d, "name")}, {"type", str_field(d, "type")}};
       if (std::find(dns.begin(), dns.end(), q) == dns.end() && dns.size() < 100) dns.push_back(q);
-    } else if (e.source == kSourceKernel && e.kind == "open") {
+    } else if (e.source == kSourceKernel && e.kind == kinds::kOpen) {
       std::string path = d.value("resolved", str_field(d, "path"));
       if (ctx.decoy_files.count(path)) add_unique(decoys, tilde_path(path, ctx.home));
       if (opens_for_write(d)) {
@@ -73,7 +73,7 @@ nlohmann::json summarize_behavior(const Events& events, const BehaviorContext& c
       } else if (!is_system_read(path)) {
         add_unique(read, tilde_path(path, ctx.home));
       }
-    } else if (e.source == kSourceKernel && (e.kind == "unlink" || e.kind == "rename")) {
+    } else if (e.source == kSourceKernel && (e.kind == kinds::kUnlink || e.kind == kinds::kRename)) {
       add_unique(deleted, tilde_path(str_field(d, "path"), ctx.home));
     }
   }

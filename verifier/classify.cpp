@@ -13,29 +13,25 @@ const Event* find_python(const Events& events, const std::string& kind, const st
   return nullptr;
 }
 
-policy::Context context_from(const nlohmann::json& c) {
+policy::Context context_from(const TraceHeader& h) {
   policy::Context ctx;
-  ctx.harness_pid = c.value("harness_pid", 0);
-  ctx.home = c.value("home", ctx.home);
-  ctx.model_path = str_field(c, "model_path");
-  const nlohmann::json secrets = c.value("decoy_secrets", nlohmann::json::object());
-  for (const auto& [where, value] : secrets.items())
-    if (value.is_string()) ctx.decoy_secrets[where] = value.get<std::string>();
-  const nlohmann::json files = c.value("decoy_files", nlohmann::json::array());
-  for (const auto& f : files)
-    if (f.is_string()) ctx.decoy_files.push_back(f.get<std::string>());
-  ctx.dropped = c.value("dropped", uint64_t{0});
-  ctx.timed_out = c.value("timed_out", false);
+  ctx.harness_pid = h.context.harness_pid;
+  ctx.home = h.context.home;
+  ctx.model_path = h.context.model_path;
+  ctx.decoy_secrets = h.context.decoy_secrets;
+  ctx.decoy_files = h.context.decoy_files;
+  ctx.dropped = h.tracer.dropped;
+  ctx.timed_out = h.run.timed_out;
   return ctx;
 }
 
 // A load that raised on a structurally broken file, with nothing executed, is an unreadable
 // file (error), not a clean bill: nothing was verified.
-bool broken_file(const nlohmann::json& header, const std::string& exception) {
+bool broken_file(const TraceHeader& header, const std::string& exception) {
   for (const char* marker : {"truncated", "EOFError", "UnpicklingError", "BadZipFile", "not a zip file",
                              "Ran out of input", "invalid load key", "Bad CRC", "corrupt"})
     if (exception.find(marker) != std::string::npos) return true;
-  for (const auto& a : header.value("static", nlohmann::json::object()).value("anomalies", nlohmann::json::array()))
+  for (const auto& a : header.static_scan.value("anomalies", nlohmann::json::array()))
     if (a.is_string() && a.get<std::string>().find("truncated") != std::string::npos) return true;
   return false;
 }
@@ -43,7 +39,7 @@ bool broken_file(const nlohmann::json& header, const std::string& exception) {
 nlohmann::json calls_of(const Events& events) {
   nlohmann::json calls = nlohmann::json::array();
   for (const Event& e : events)
-    if (e.source == kSourcePython && e.kind == "call" && calls.size() < 200)
+    if (e.source == kSourcePython && e.kind == kinds::kCall && calls.size() < 200)
       calls.push_back({{"callable", str_field(e.data, "callable")}, {"args", str_field(e.data, "args")},
                        {"origin", str_field(e.data, "origin")}});
   return calls;
@@ -80,15 +76,14 @@ nlohmann::json error_result(const nlohmann::json& sample, const std::string& rea
 }
 
 nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
-  const nlohmann::json& h = trace.header;
-  const nlohmann::json sample = h.value("sample", nlohmann::json::object());
-  const nlohmann::json run = h.value("run", nlohmann::json::object());
-  if (!run.value("ran", false)) return error_result(sample, "sandbox: " + str_field(run, "error", "the jail did not start"));
+  const TraceHeader& h = trace.header;
+  const nlohmann::json sample = to_json(h.sample);
+  const RunOutcome& run = h.run;
+  if (!run.ran) return error_result(sample, "sandbox: " + (run.error.empty() ? "the jail did not start" : run.error));
 
-  const nlohmann::json context = h.value("context", nlohmann::json::object());
-  policy::Context ctx = context_from(context);
-  const Event* load = find_python(trace.events, "load");
-  const Event* load_phase = find_python(trace.events, "phase", "load");
+  policy::Context ctx = context_from(h);
+  const Event* load = find_python(trace.events, kinds::kLoad);
+  const Event* load_phase = find_python(trace.events, kinds::kPhase, "load");
   ctx.load_reached = load_phase != nullptr;
   policy::Verdict v = policy::evaluate(pol, trace.events, ctx);
 
@@ -108,7 +103,7 @@ nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
   BehaviorContext bctx;
   bctx.home = ctx.home;
   bctx.decoy_files.insert(ctx.decoy_files.begin(), ctx.decoy_files.end());
-  bctx.from_t_ns = load_phase ? load_phase->t_ns : context.value("exec_t_ns", uint64_t{0});
+  bctx.from_t_ns = load_phase ? load_phase->t_ns : h.context.exec_t_ns;
   r["behavior"] = summarize_behavior(trace.events, bctx);
 
   nlohmann::json load_json = {{"status", "unknown"}};
@@ -119,31 +114,33 @@ nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
   }
   nlohmann::json stubs = nlohmann::json::array();
   for (const Event& e : trace.events)
-    if (e.source == kSourcePython && e.kind == "stub") stubs.push_back(str_field(e.data, "module") + "." + str_field(e.data, "name"));
+    if (e.source == kSourcePython && e.kind == kinds::kStub) stubs.push_back(str_field(e.data, "module") + "." + str_field(e.data, "name"));
   if (!stubs.empty()) load_json["stubbed"] = stubs;
   // The harness marks its shutdown; without that mark its pipe went quiet early (a payload may
   // close or flood it, or end the process), and everything after is unreported by Python.
-  if (!find_python(trace.events, "phase", "shutdown"))
+  if (!find_python(trace.events, kinds::kPhase, "shutdown"))
     load_json["harness_pipe"] = "went silent before shutdown: Python-level events after that point are missing";
   r["load"] = load_json;
-  r["tracer"] = h.value("tracer", nlohmann::json::object());
-  r["timing_ms"] = run.value("timing_ms", nlohmann::json::object());
+  r["tracer"] = {{"backend", h.tracer.backend}, {"events", h.tracer.events}, {"dropped", h.tracer.dropped},
+                 {"per_buffer", h.tracer.per_buffer}};
+  r["timing_ms"] = {{"total", run.timing_ms.total}, {"setup", run.timing_ms.setup}, {"run", run.timing_ms.run},
+                    {"teardown", run.timing_ms.teardown}};
   if (load_phase && load) r["timing_ms"]["load"] = (load->t_ns - load_phase->t_ns) / 1000000;
-  r["limits_hit"] = run.value("limits_hit", nlohmann::json::array());
-  if (h.contains("static")) r["static"] = with_coverage(h["static"], r["calls"]);
+  r["limits_hit"] = run.limits_hit;
+  if (!h.static_scan.empty()) r["static"] = with_coverage(h.static_scan, r["calls"]);
   r["error"] = nullptr;
 
   // What the policy cannot see from events alone: a run that proved nothing.
   if (v.verdict == "benign") {
     const std::string status = str_field(load_json, "status", "unknown");
     const std::string exception = str_field(load_json, "exception");
-    if (run.value("timed_out", false)) {
+    if (run.timed_out) {
       r["verdict"] = "suspicious";
       r["score"] = std::max(v.score, 50);
-      r["summary"] = fmt::format("timed out after {} ms before the load finished", run.value("timeout_ms", 0));
+      r["summary"] = fmt::format("timed out after {} ms before the load finished", run.timeout_ms);
     } else if (!load) {
-      std::string why = run.value("harness_exit", -1) == 0 ? "the harness ended without reporting a load"
-                                                            : fmt::format("the harness died ({})", str_field(run, "harness_end", "unknown"));
+      std::string why = run.harness_exit == 0 ? "the harness ended without reporting a load"
+                                                            : fmt::format("the harness died ({})", run.harness_end);
       if (!r["calls"].empty()) {
         // The file's code ran and the load never finished: the payload may have ended the
         // harness or cut its pipe to hide what came next. A human should look.
@@ -157,7 +154,7 @@ nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
         r["summary"] = why;
       }
     } else if (status == "raised" && broken_file(h, exception)) {
-      std::string why = fmt::format("unreadable {} file: {}", str_field(sample, "format", "model"), exception);
+      std::string why = fmt::format("unreadable {} file: {}", h.sample.format.empty() ? "model" : h.sample.format, exception);
       r["verdict"] = "error";
       r["error"] = why;
       r["summary"] = why;

@@ -1,13 +1,21 @@
 #include "trace/event.h"
 #include "verifier/cli.h"
+#include "trace/bytes_text.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <csignal>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -20,7 +28,10 @@
 #include "verifier/observer.h"
 #include "verifier/classify.h"
 #include "verifier/doctor.h"
+#include "verifier/batch_output.h"
 #include "verifier/inputs.h"
+#include "verifier/progress.h"
+#include "verifier/reclassify.h"
 #include "verifier/report.h"
 #include "verifier/timeline.h"
 #include "verifier/verify.h"
@@ -108,6 +119,51 @@ std::unique_ptr<Observer> start_observer(const std::string& choice, std::string*
   return o;
 }
 
+// scan on SIGINT/SIGTERM: no file is started any more, the running jails are killed (their
+// normal teardown then runs: processes, cgroups, staging), and the report is written with the
+// results that finished; a file cut short, or never started, is an `error` saying so. Exit
+// 128+signal. A second signal exits at once (each jail's reaper then removes what is left).
+volatile std::sig_atomic_t g_scan_signal = 0;
+
+extern "C" void on_scan_signal(int sig) {
+  if (g_scan_signal != 0) _exit(128 + sig);
+  g_scan_signal = sig;
+}
+
+// The jails' pid 1s: children of this process's children (the bridges) in another pid namespace.
+// Killing one ends its pid namespace; the bridge then exits and the jail's own teardown runs.
+void kill_running_jails() {
+  struct stat self_ns{};
+  if (stat("/proc/self/ns/pid", &self_ns) != 0) return;
+  std::map<pid_t, pid_t> parent;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    // Plain syscalls: a process that exits while it is read gives "", never an exception.
+    std::string stat_line;
+    if (FILE* in = std::fopen((entry.path() / "stat").c_str(), "re")) {
+      char buf[1024];
+      stat_line.assign(buf, std::fread(buf, 1, sizeof buf, in));
+      std::fclose(in);
+    }
+    size_t close = stat_line.rfind(')');
+    if (close == std::string::npos) continue;
+    char state = 0;
+    int ppid = 0;
+    if (std::sscanf(stat_line.c_str() + close + 1, " %c %d", &state, &ppid) == 2) parent[std::atoi(name.c_str())] = ppid;
+  }
+  const pid_t me = getpid();
+  for (const auto& [pid, ppid] : parent) {
+    auto up = parent.find(ppid);
+    if (up == parent.end() || up->second != me) continue;
+    struct stat ns{};
+    if (stat(fmt::format("/proc/{}/ns/pid", pid).c_str(), &ns) == 0 && ns.st_ino != self_ns.st_ino) kill(pid, SIGKILL);
+  }
+}
+
+const char* scan_signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; }
+
 int run_scan(const std::vector<std::string>& paths, const VerifyFlags& f) {
   auto pol = load_policy_or_report(f.policy_file);
   if (!pol) return kExitUsage;
@@ -119,61 +175,165 @@ int run_scan(const std::vector<std::string>& paths, const VerifyFlags& f) {
   Verifier verifier(*pol, tracer.get(), tracer_error);
   VerifyOptions base = options_from(f);
 
+  g_scan_signal = 0;
+  struct sigaction sa{};
+  sa.sa_handler = on_scan_signal;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old_int{}, old_term{};
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  std::atomic<bool> stop{false}, finished{false};
+  std::thread watcher([&] {
+    while (!finished.load()) {
+      if (g_scan_signal != 0) {
+        stop = true;
+        try {
+          kill_running_jails();  // every tick: a jail that was still being set up is caught too
+        } catch (...) {
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(g_scan_signal ? 20 : 50));
+    }
+  });
+
   std::vector<nlohmann::json> results(files.size());
   std::atomic<size_t> done{0};
   run_on_workers(files.size(), f.jobs, [&](size_t i, int slot) {
     VerifyOptions opt = base;
     opt.display_path = files[i].display;
-    results[i] = verifier.verify(files[i].path, opt, slot);
+    nlohmann::json sample = {{"path", escape_bytes(files[i].display)}, {"sha256", ""}, {"size", 0}};
+    try {
+      results[i] = verifier.verify(files[i].path, opt, slot);
+    } catch (const std::exception& e) {
+      results[i] = error_result(sample, fmt::format("internal error: {}", e.what()));
+    }
+    if (g_scan_signal != 0)  // cut short, or finished while the jails were being killed: no verdict
+      results[i] = error_result(sample, fmt::format("interrupted by {} while it was verified", scan_signal_name(g_scan_signal)));
     if (f.verbose) fmt::print(stderr, "[{}/{}] {}: {}\n", ++done, files.size(), files[i].display, str_field(results[i], "verdict", "?"));
-  });
+  }, &stop);
+  finished = true;
+  watcher.join();
+  const int sig = g_scan_signal;
+  size_t verified = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (results[i].is_null())
+      results[i] = error_result({{"path", escape_bytes(files[i].display)}, {"sha256", ""}, {"size", 0}},
+                                fmt::format("not verified: the scan was interrupted by {}", scan_signal_name(sig)));
+    else if (str_field(results[i], "error").find("interrupted by") == std::string::npos)
+      ++verified;
+  }
 
   std::string format = f.format.empty() ? (stdout_is_tty() && f.output.empty() ? "text" : "json") : f.format;
   nlohmann::json doc = make_document({host_info(tracer.get()), pol->name, pol->sha256}, results);
-  if (!emit(render(doc, format, stdout_is_tty() && f.output.empty()), f.output)) return kExitUsage;
+  bool written = emit(render(doc, format, stdout_is_tty() && f.output.empty()), f.output);
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  if (sig != 0) {
+    if (!f.quiet) fmt::print(stderr, "modelvet: interrupted by {}: {} of {} files verified\n", scan_signal_name(sig), verified, files.size());
+    return 128 + sig;
+  }
+  if (!written) return kExitUsage;
   return files.empty() ? kExitUsage : exit_code_for(results);
 }
 
-// batch --resume: the paths already in the output; a torn last line (a killed run) is cut off.
-std::set<std::string> already_done(const std::string& output) {
-  std::set<std::string> done;
-  std::ifstream in(output);
-  std::string line, good;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.contains("path")) break;
-    done.insert(j["path"].get<std::string>());
-    good += line + "\n";
-  }
-  in.close();
-  std::ofstream(output, std::ios::trunc) << good;
-  return done;
-}
+// ---- batch ----------------------------------------------------------------------------------
 
 struct BatchFlags {
   bool resume = false;
   std::string shard;
   std::string db;
+  std::string summary;    // --summary FILE: the {"summary": …} document
+  bool jobs_given = false;
 };
+
+// SIGINT/SIGTERM during a batch: no new file is started, running detonations finish and are
+// written, then batch exits 128+signal. A second signal has the default action (immediate end).
+volatile std::sig_atomic_t g_batch_signal = 0;
+std::atomic<bool> g_batch_stop{false};
+
+extern "C" void on_batch_signal(int sig) {
+  g_batch_signal = sig;
+  g_batch_stop.store(true);
+}
+
+struct BatchSignals {
+  struct sigaction old_int {}, old_term {};
+  BatchSignals() {
+    g_batch_signal = 0;
+    g_batch_stop.store(false);
+    struct sigaction sa {};
+    sa.sa_handler = on_batch_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;  // the second signal ends the process at once
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+  }
+  ~BatchSignals() {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+  }
+};
+
+std::string signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : fmt::format("signal {}", sig); }
+
+// The {"summary": …} document of --summary, written to FILE.part and renamed into place.
+bool write_summary_file(const std::string& file, const nlohmann::json& summary) {
+  std::string part = file + ".part";
+  {
+    std::ofstream out(part, std::ios::trunc);
+    out << nlohmann::json{{"summary", summary}}.dump(2) << "\n";
+    if (!out.flush()) return false;
+  }
+  std::error_code ec;
+  fs::rename(part, file, ec);
+  return !ec;
+}
 
 int run_batch(const std::vector<std::string>& inputs, const VerifyFlags& f, const BatchFlags& b) {
   auto pol = load_policy_or_report(f.policy_file);
   if (!pol) return kExitUsage;
-  std::vector<std::string> errors;
-  std::vector<InputFile> files = expand_batch_inputs(inputs, &errors);
-  for (const auto& e : errors) fmt::print(stderr, "modelvet: {}\n", e);
+  if (b.resume && f.output.empty()) {
+    fmt::print(stderr, "modelvet: --resume needs --output FILE (the results to resume from)\n");
+    return kExitUsage;
+  }
+  int shard_k = 0, shard_n = 0;
   if (!b.shard.empty()) {
-    int k = 0, n = 0;
     std::string error;
-    if (!parse_shard(b.shard, &k, &n, &error)) {
+    if (!parse_shard(b.shard, &shard_k, &shard_n, &error)) {
       fmt::print(stderr, "modelvet: {}\n", error);
       return kExitUsage;
     }
-    std::erase_if(files, [&](const InputFile& in) { return !in_shard(in.display, k, n); });
   }
-  if (b.resume && !f.output.empty()) {
-    auto done = already_done(f.output);
-    std::erase_if(files, [&](const InputFile& in) { return done.count(in.display) > 0; });
+  std::vector<std::string> errors;
+  ExpandStats stats;
+  std::vector<InputFile> files = expand_batch_raw(inputs, &errors, &stats);
+  for (const auto& e : errors) fmt::print(stderr, "modelvet: {}\n", e);
+  if (files.empty()) {
+    fmt::print(stderr, "modelvet: the inputs name no file to verify\n");
+    return kExitUsage;
+  }
+  size_t other_shards = 0;
+  if (shard_n) {
+    size_t before = files.size();
+    std::erase_if(files, [&](const InputFile& in) { return !in_shard(in.shard_key(), shard_k, shard_n); });
+    other_shards = before - files.size();
+  }
+  skip_non_models(files, &stats);
+  if (files.empty() && !shard_n && stats.non_model > 0) {
+    fmt::print(stderr, "modelvet: the inputs hold no model file ({} non-model files skipped)\n", stats.non_model);
+    return kExitUsage;
+  }
+
+  BatchSummary summary;
+  size_t resumed = 0;
+  if (b.resume) {
+    ResumeState st = resume_output(f.output);
+    for (const auto& w : st.warnings) fmt::print(stderr, "modelvet: {}\n", w);
+    if (st.dropped_torn_line && !f.quiet) fmt::print(stderr, "modelvet: {}: dropped a torn last line\n", f.output);
+    for (const auto& r : st.results) summary.add(r);
+    size_t before = files.size();
+    std::erase_if(files, [&](const InputFile& in) { return st.done.count(in.display) > 0; });
+    resumed = before - files.size();
   }
   std::unique_ptr<VerdictCache> cache;
   if (!b.db.empty()) {
@@ -184,54 +344,110 @@ int run_batch(const std::vector<std::string>& inputs, const VerifyFlags& f, cons
       return kExitUsage;
     }
   }
-
-  std::ofstream file_out;
+  int out_fd = STDOUT_FILENO;
   if (!f.output.empty()) {
-    file_out.open(f.output, std::ios::app);
-    if (!file_out) {
+    out_fd = ::open(f.output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out_fd < 0) {
       fmt::print(stderr, "modelvet: cannot write {}\n", f.output);
       return kExitUsage;
     }
   }
-  std::ostream& out = f.output.empty() ? std::cout : file_out;
+  // Identical content (Hub revisions sharing a blob, copies) is detonated once for all its names.
+  std::vector<std::vector<size_t>> groups = group_by_content(files);
+  size_t duplicates = files.size() - groups.size();
+
   std::string tracer_error;
   auto tracer = start_observer(f.tracer, &tracer_error, f.quiet);
   Verifier verifier(*pol, tracer.get(), tracer_error);
   VerifyOptions base = options_from(f);
+  int jobs = b.jobs_given ? f.jobs : default_jobs();
 
   std::mutex mu;
-  std::vector<nlohmann::json> results;
-  std::map<std::string, int> counts;
-  bool progress = !f.quiet && isatty(STDERR_FILENO);
-  auto started = std::chrono::steady_clock::now();
-  run_on_workers(files.size(), f.jobs, [&](size_t i, int slot) {
-    VerifyOptions opt = base;
-    opt.display_path = files[i].display;
-    nlohmann::json r;
-    if (cache) r = cache->lookup(files[i].path, opt.display_path, pol->sha256);
-    if (r.is_null()) {
-      r = verifier.verify(files[i].path, opt, slot);
-      if (cache) cache->store(r, pol->sha256);
-    }
-    if (!files[i].prior.is_null()) r["prior"] = files[i].prior;
-    std::lock_guard<std::mutex> lock(mu);
-    // One whole line per write, flushed: a kill never leaves a line the next --resume can't read.
-    out << r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n" << std::flush;
-    counts[str_field(r, "verdict", "error")]++;
-    results.push_back({{"verdict", str_field(r, "verdict", "error")}});
-    if (progress) {
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      double rate = results.size() / std::max(secs, 1e-3);
-      fmt::print(stderr, "\r{}/{} files  {:.2f}/s  malicious {} suspicious {} benign {} error {}  ETA {:.0f}s   ",
-                 results.size(), files.size(), rate, counts["malicious"], counts["suspicious"], counts["benign"],
-                 counts["error"], (files.size() - results.size()) / std::max(rate, 1e-3));
-    }
-  });
-  if (progress) fmt::print(stderr, "\n");
-  if (!f.quiet)
-    fmt::print(stderr, "{} files: {} malicious, {} suspicious, {} benign, {} error\n", results.size(), counts["malicious"],
-               counts["suspicious"], counts["benign"], counts["error"]);
-  return exit_code_for(results);
+  std::vector<nlohmann::json> verdicts;  // this run's, for the exit code
+  std::atomic<size_t> detonations{0};
+  bool write_failed = false;
+  Progress progress(files.size() + summary.files(), !f.quiet && isatty(STDERR_FILENO));
+  BatchSignals signals;
+  run_on_workers(
+      groups.size(), jobs,
+      [&](size_t g, int slot) {
+        const InputFile& first = files[groups[g].front()];
+        VerifyOptions opt = base;
+        opt.display_path = first.display;
+        nlohmann::json r;
+        if (!first.error.empty()) {
+          r = error_result({{"path", first.display}, {"sha256", ""}, {"size", 0}}, first.error);
+        } else {
+          if (cache) r = cache->lookup(first.path, opt.display_path, pol->sha256);
+          if (r.is_null()) {
+            ++detonations;
+            r = verifier.verify(first.path, opt, slot);
+            if (cache) cache->store(r, pol->sha256);
+          }
+        }
+        // An `error` reached after SIGINT/SIGTERM may be the signal's doing: not written, so
+        // --resume verifies the file again.
+        bool discard = g_batch_stop.load() && str_field(r, "verdict", "error") == "error";
+        std::string lines;
+        std::vector<nlohmann::json> named;
+        if (!discard) {
+          for (size_t idx : groups[g]) {
+            const InputFile& in = files[idx];
+            nlohmann::json one = r;
+            one["path"] = in.display;
+            if (idx != groups[g].front()) one["duplicate_of"] = first.display;
+            if (!in.prior.is_null()) {
+              one["prior"] = in.prior;
+              std::string rc = reclassification(in.prior, str_field(one, "verdict", "error"));
+              if (!rc.empty()) one["reclassification"] = rc;
+            }
+            lines += one.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+            named.push_back(std::move(one));
+          }
+        }
+        if (discard) return;
+        std::lock_guard<std::mutex> lock(mu);
+        // All the group's lines in one write: a kill never leaves a line the next --resume can't read.
+        if (!write_all(out_fd, lines)) write_failed = true;
+        for (auto& one : named) {
+          summary.add(one);
+          verdicts.push_back({{"verdict", str_field(one, "verdict", "error")}});
+        }
+        progress.update(summary);
+      },
+      &g_batch_stop);
+  int sig = g_batch_signal;
+  progress.finish();
+  if (out_fd != STDOUT_FILENO) ::close(out_fd);
+
+  summary.set_detonated(detonations.load());
+  summary.set_skipped("non_model", stats.non_model);
+  summary.set_skipped("duplicates", duplicates + stats.duplicate_paths);
+  summary.set_skipped("resumed", resumed);
+  summary.set_skipped("other_shards", other_shards);
+  if (sig) summary.set_interrupted(signal_name(sig));
+  nlohmann::json sj = summary.to_json();
+  if (!stats.non_model_by_reason.empty()) sj["skipped"]["non_model_by_reason"] = stats.non_model_by_reason;
+  if (shard_n) sj["shard"] = fmt::format("{}/{}", shard_k, shard_n);
+  if (sig) {
+    size_t left = 0;
+    for (const auto& grp : groups) left += grp.size();
+    sj["unfinished"] = left - verdicts.size();
+  }
+  if (!f.quiet) fmt::print(stderr, "{}\n", summary.line());
+  if (sig)
+    fmt::print(stderr, "modelvet: interrupted by {}: {} results written; run again with --resume to finish the rest\n",
+               signal_name(sig), verdicts.size());
+  if (!b.summary.empty() && !write_summary_file(b.summary, sj)) {
+    fmt::print(stderr, "modelvet: cannot write {}\n", b.summary);
+    return kExitUsage;
+  }
+  if (write_failed) {
+    fmt::print(stderr, "modelvet: cannot write {}\n", f.output.empty() ? "stdout" : f.output);
+    return kExitUsage;
+  }
+  if (sig) return 128 + sig;
+  return exit_code_for(verdicts);
 }
 
 int run_replay(const std::string& trace_path, const std::string& policy_file, const std::string& format_flag,
@@ -240,16 +456,19 @@ int run_replay(const std::string& trace_path, const std::string& policy_file, co
   if (!pol) return kExitUsage;
   Trace trace;
   std::string error;
-  if (!read_trace(trace_path, &trace, &error)) {
+  nlohmann::json result;
+  if (read_trace(trace_path, &trace, &error)) {
+    result = classify(trace, *pol);
+  } else {
+    // A trace the verdict cannot be derived from is an error result, never a default benign.
     fmt::print(stderr, "modelvet: {}\n", error);
-    return kExitUsage;
+    result = error_result({{"path", trace_path}}, "unreadable trace: " + error);
   }
-  nlohmann::json result = classify(trace, *pol);
   result["trace"] = trace_path;
-  nlohmann::json doc = make_document({trace.header.value("host", nlohmann::json::object()), pol->name, pol->sha256}, {result});
+  nlohmann::json doc = make_document({trace.header.host, pol->name, pol->sha256}, {result});
   std::string format = format_flag.empty() ? (stdout_is_tty() && output.empty() ? "text" : "json") : format_flag;
   std::string text = render(doc, format, stdout_is_tty() && output.empty());
-  if (show) text = render_timeline(trace, result) + "\n" + text;
+  if (show && error.empty()) text = render_timeline(trace, result) + "\n" + text;
   if (!emit(text, output)) return kExitUsage;
   return exit_code_for({result});
 }
@@ -288,6 +507,7 @@ int main(int argc, char** argv) {
   batch->add_option("--shard", batch_extra.shard, "verify only slice K/N (no value: from JOB_COMPLETION_INDEX / SLURM_ARRAY_TASK_ID)")
       ->expected(0, 1)->default_str("auto");
   batch->add_option("--db", batch_extra.db, "SQLite verdict cache keyed by (sha256, policy hash, version)");
+  batch->add_option("--summary", batch_extra.summary, "write the {\"summary\": ...} document (counts, reclassification) to FILE");
 
   std::string replay_trace, replay_policy, replay_format, replay_output;
   bool replay_show = false;
@@ -343,7 +563,10 @@ int main(int argc, char** argv) {
     return run_harness(harness_opts);
   }
   if (*scan) return run_scan(scan_paths, scan_flags);
-  if (*batch) return run_batch(batch_inputs, batch_flags, batch_extra);
+  if (*batch) {
+    batch_extra.jobs_given = batch->count("--jobs") > 0;
+    return run_batch(batch_inputs, batch_flags, batch_extra);
+  }
   if (*replay) return run_replay(replay_trace, replay_policy, replay_format, replay_output, replay_show);
   if (*doctor) {
     nlohmann::json r = run_doctor();

@@ -1,7 +1,9 @@
 #include "verifier/file_info.h"
 
 #include <openssl/evp.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -22,6 +24,15 @@ std::string to_hex(const unsigned char* d, unsigned n) {
   return s;
 }
 
+const char* kind_of(mode_t m) {
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  if (S_ISLNK(m)) return "a symlink";
+  return "not a regular file";
+}
+
 }  // namespace
 
 std::string sha256_hex(const std::string& data) {
@@ -36,6 +47,7 @@ FileInfo inspect_file(const std::string& path) {
   info.path = path;
   struct stat st{};
   if (stat(path.c_str(), &st) != 0) {
+    // ELOOP (a symlink loop), ENOENT (dangling, or gone since the walk), EACCES.
     info.error = fmt::format("cannot read: {}", strerror(errno));
     return info;
   }
@@ -69,23 +81,49 @@ FileInfo inspect_file(const std::string& path) {
     return info;
   }
   if (!S_ISREG(st.st_mode)) {
-    info.error = "not a regular file";
+    // Never opened: a FIFO would block the supervisor, a device open can have effects.
+    info.error = fmt::format("not a regular file ({}): nothing to load", kind_of(st.st_mode));
     return info;
   }
-  info.size = st.st_size;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  // O_NONBLOCK and a second fstat: if the name was swapped for a FIFO or a device since the
+  // stat above, the open does not block and the file is refused.
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
     info.error = fmt::format("cannot open: {}", strerror(errno));
     return info;
   }
+  struct stat fst{};
+  if (fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode)) {
+    info.error = fmt::format("not a regular file ({}): changed while it was read", kind_of(fst.st_mode));
+    close(fd);
+    return info;
+  }
+  info.size = fst.st_size;
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
   std::string buf(1 << 20, '\0');
-  while (in.read(buf.data(), buf.size()) || in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buf.data(), in.gcount());
+  ssize_t n_read = 0;
+  uint64_t hashed = 0;
+  while ((n_read = read(fd, buf.data(), buf.size())) != 0) {
+    if (n_read < 0) {
+      if (errno == EINTR) continue;
+      info.error = fmt::format("cannot read: {}", strerror(errno));
+      close(fd);
+      info.sha256.clear();
+      return info;
+    }
+    EVP_DigestUpdate(ctx.get(), buf.data(), size_t(n_read));
+    hashed += uint64_t(n_read);
+  }
+  close(fd);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned n = 0;
   EVP_DigestFinal_ex(ctx.get(), md, &n);
   info.sha256 = to_hex(md, n);
+  if (hashed != info.size) {
+    info.error = fmt::format("file changed while it was read ({} bytes at stat, {} read)", info.size, hashed);
+    return info;
+  }
   if (info.size == 0) info.error = "empty file (0 bytes): nothing to load";
   return info;
 }

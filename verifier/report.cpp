@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include "policies/reports/reports.h"
+#include "trace/bytes_text.h"
 
 namespace modelvet {
 namespace {
@@ -84,7 +85,11 @@ std::string render_text(const nlohmann::json& doc, bool color) {
   return out;
 }
 
-std::string render(const nlohmann::json& doc, const std::string& format, bool color) {
+std::string render(const nlohmann::json& doc_in, const std::string& format, bool color) {
+  // Untrusted bytes are bytes text where they entered (trace/bytes_text.h); whatever else is not
+  // valid UTF-8 is escaped the same way here, so every format carries it and none throws.
+  nlohmann::json doc = doc_in;
+  escape_invalid_strings(doc);
   if (format == "text") return render_text(doc, color);
   if (format == "sarif") return reports::to_sarif(doc);
   if (format == "html") return reports::to_html(doc);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "policies/reports/reports.h"
+#include "trace/bytes_text.h"
 
 namespace modelvet::reports {
 namespace {
@@ -24,7 +25,9 @@ th{background:#eef1f4} td.mono,code{font-family:ui-monospace,monospace;font-size
 .meta{color:#5b6670}.file{border-top:2px solid #d8dde3;margin-top:2em}
 )";
 
-std::string escape(const std::string& s) {
+std::string escape(const std::string& raw) {
+  // Report strings are bytes text already; anything else that is not UTF-8 is made so first.
+  const std::string s = is_valid_utf8(raw) ? raw : escape_bytes(raw);
   std::string out;
   out.reserve(s.size());
   for (char c : s) {

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "policies/reports/reports.h"
+#include "trace/bytes_text.h"
 
 namespace modelvet::reports {
 namespace {
@@ -17,10 +18,11 @@ std::string level_for(const std::string& severity) {
   return "note";
 }
 
-// A path as a URI reference: reserved and non-ASCII bytes percent-encoded, "/" kept.
-std::string uri_reference(const std::string& path) {
+// A path as a URI reference: reserved and non-ASCII bytes percent-encoded, "/" kept. The report's
+// path is bytes text (trace/bytes_text.h): the URI encodes the file name's exact bytes.
+std::string uri_reference(const std::string& path_text) {
   std::string out;
-  for (unsigned char c : path) {
+  for (unsigned char c : unescape_bytes(path_text)) {
     if (std::isalnum(c) || std::string_view("-._~/:@!$&'()*+,;=").find(static_cast<char>(c)) != std::string_view::npos)
       out += static_cast<char>(c);
     else

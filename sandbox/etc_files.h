@@ -1,0 +1,11 @@
+#pragma once
+// The jail's generated /etc: its user, hostname and resolver, and the host files Python needs.
+#include <string>
+
+namespace modelvet::sandbox {
+
+// Writes the tree under etc_dir (in the staging dir; the jail sees it read-only as /etc) for
+// the jail user `uid`. Throws std::filesystem::filesystem_error when a directory cannot be made.
+void write_etc(const std::string& etc_dir, int uid);
+
+}  // namespace modelvet::sandbox

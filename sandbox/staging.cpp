@@ -1,0 +1,140 @@
+// The host directory a jail is built from: filled before the fork, removed at teardown.
+#include "sandbox/staging.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <errno.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+#include "sandbox/cgroup.h"
+#include "sandbox/etc_files.h"
+
+namespace modelvet::sandbox {
+namespace fs = std::filesystem;
+namespace {
+
+// A private copy: the jail user can read it whatever the host file's mode, and nothing the
+// sample does can reach the original.
+void copy_model(const std::string& model_path, const fs::path& stage) {
+  fs::create_directories(stage / "model");
+  fs::path copy = stage / "model" / fs::path(model_path).filename();
+  if (fs::is_directory(model_path)) {
+    fs::copy(model_path, copy, fs::copy_options::recursive);
+    for (auto& entry : fs::recursive_directory_iterator(copy))
+      fs::permissions(entry.path(), entry.is_directory() ? fs::perms(0555) : fs::perms(0444));
+    fs::permissions(copy, fs::perms(0555));
+  } else {
+    fs::copy_file(model_path, copy);
+    fs::permissions(copy, fs::perms(0444));
+  }
+}
+
+constexpr const char* kStagingPrefix = "modelvet-jail-";
+
+unsigned long long starttime_of(pid_t pid) {
+  // Plain syscalls: a process that exits while it is read gives "", never an exception.
+  std::string stat;
+  if (FILE* in = std::fopen(fmt::format("/proc/{}/stat", pid).c_str(), "re")) {
+    char buf[1024];
+    stat.assign(buf, std::fread(buf, 1, sizeof buf, in));
+    std::fclose(in);
+  }
+  // comm may hold spaces and parentheses: fields are counted after the last ')'.
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i)
+    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
+  return 0;
+}
+
+}  // namespace
+
+bool process_alive(pid_t pid, unsigned long long starttime) {
+  return pid > 0 && starttime != 0 && starttime_of(pid) == starttime;
+}
+
+bool staging_owner(const std::string& dir, pid_t* pid, unsigned long long* starttime) {
+  std::string name = fs::path(dir).filename().string();
+  if (name.rfind(kStagingPrefix, 0) != 0) return false;
+  unsigned long p = 0;
+  unsigned long long t = 0;
+  int used = 0;
+  if (std::sscanf(name.c_str() + strlen(kStagingPrefix), "%lu.%llu-%n", &p, &t, &used) != 2 || used == 0) return false;
+  *pid = pid_t(p);
+  *starttime = t;
+  return p > 0 && t > 0;
+}
+
+bool remove_staging_tree(const std::string& dir) {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec && fs::exists(dir, ec)) {
+    // Read-only dirs (a SavedModel copy) block unlinking inside them for a non-root owner.
+    for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+      if (it->is_directory(ec) && !it->is_symlink(ec)) fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::add, ec);
+    fs::remove_all(dir, ec);
+  }
+  return !fs::exists(fs::symlink_status(dir, ec));
+}
+
+int sweep_stale_staging() {
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/tmp", ec)) {
+    pid_t pid = 0;
+    unsigned long long start = 0;
+    std::string dir = entry.path().string();
+    if (!staging_owner(dir, &pid, &start) || process_alive(pid, start)) continue;
+    std::error_code lec;
+    if (!entry.is_directory(lec) || entry.is_symlink(lec)) continue;
+    remove_jail_cgroups(entry.path().filename().string(), 500);
+    if (remove_staging_tree(dir)) ++removed;
+  }
+  return removed;
+}
+
+bool Staging::create(std::string* error) {
+  static std::once_flag swept;
+  std::call_once(swept, [] { sweep_stale_staging(); });
+  std::string tmpl = fmt::format("/tmp/{}{}.{}-XXXXXX", kStagingPrefix, getpid(), starttime_of(getpid()));
+  if (!mkdtemp(tmpl.data())) {
+    *error = fmt::format("mkdtemp: {}", strerror(errno));
+    return false;
+  }
+  dir_ = tmpl;
+  return true;
+}
+
+bool Staging::remove() {
+  if (dir_.empty()) return true;
+  bool ok = remove_staging_tree(dir_);
+  dir_.clear();
+  return ok;
+}
+
+bool fill_staging(const Staging& staging, const std::string& model_path, int uid, Decoys* decoys,
+                  std::string* error) {
+  const fs::path stage = staging.dir();
+  try {
+    write_etc((stage / "etc").string(), uid);
+    copy_model(model_path, stage);
+  } catch (const std::exception& e) {
+    *error = fmt::format("staging: {}", e.what());
+    return false;
+  }
+  return write_decoy_home((stage / "home").string(), decoys, error);
+}
+
+}  // namespace modelvet::sandbox

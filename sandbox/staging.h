@@ -1,0 +1,45 @@
+#pragma once
+// The host directory a jail is built from (etc/, model/, home/), removed and checked at teardown.
+#include <sys/types.h>
+
+#include <string>
+
+#include "sandbox/decoys.h"
+
+namespace modelvet::sandbox {
+
+class Staging {
+ public:
+  Staging() = default;
+  Staging(const Staging&) = delete;
+  Staging& operator=(const Staging&) = delete;
+  ~Staging() { remove(); }
+
+  // A fresh /tmp/modelvet-jail-<pid>.<starttime>-XXXXXX: the owner's pid and start time (clock
+  // ticks since boot, /proc/<pid>/stat field 22) say whose it is, so a dir whose owner is dead
+  // can be told from one in use. The first create in a process sweeps stale ones first.
+  bool create(std::string* error);
+  const std::string& dir() const { return dir_; }
+  bool remove();                    // true when the directory is gone (or never was)
+
+ private:
+  std::string dir_;
+};
+
+// The owner a staging dir's name records; false for a name of another shape.
+bool staging_owner(const std::string& dir, pid_t* pid, unsigned long long* starttime);
+// True while the process `pid` exists and started at `starttime` (not a reused pid).
+bool process_alive(pid_t pid, unsigned long long starttime);
+// Removes every /tmp/modelvet-jail-<pid>.<starttime>-* whose owner is dead, with the jail cgroups
+// of the same name (killing what they still hold). Returns how many were removed.
+int sweep_stale_staging();
+// Removes a staging tree whatever the modes inside (the model copy is read-only).
+bool remove_staging_tree(const std::string& dir);
+
+// Fills a created staging dir for the jail user `uid`: the generated /etc, a private read-only
+// copy of the model (a directory is copied whole) and the decoy home, whose secrets go to
+// *decoys. False with *error naming the step ("staging: ...", or the decoys' own error).
+bool fill_staging(const Staging& staging, const std::string& model_path, int uid, Decoys* decoys,
+                  std::string* error);
+
+}  // namespace modelvet::sandbox

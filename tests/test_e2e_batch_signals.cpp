@@ -1,0 +1,199 @@
+// batch under signals, through the real binary and real jails: a batch killed by SIGTERM
+// mid-way keeps what it finished (no torn line), and --resume completes it with nothing lost
+// and nothing twice. Then a Hugging Face cache end to end: a blob shared by two revisions is
+// detonated once and reported under both names, non-model files are counted, a link escaping
+// blobs/ is an error result, and the --summary document counts against the Hub's prior.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/detonation_support.h"
+
+namespace fs = std::filesystem;
+using modelvet::testing::assert_jail_is_isolated;
+
+namespace {
+
+std::vector<std::string> lines_of(const fs::path& p) {
+  std::vector<std::string> out;
+  std::ifstream in(p);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(line);
+  return out;
+}
+
+// A benign protocol-2 pickle: {tag: i}.
+std::string benign_pickle(const std::string& tag, int i) {
+  return std::string("\x80\x02}X", 4) + char(tag.size()) + std::string(3, '\0') + tag + "K" + char(i) + "s.";
+}
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path d = fs::path(MODELVET_BINARY_DIR) / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+pid_t spawn(const std::vector<std::string>& args) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, STDERR_FILENO);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits for pid up to `seconds`; -1 on timeout (the child is then killed).
+int wait_status(pid_t pid, int seconds) {
+  for (int i = 0; i < seconds * 10; ++i) {
+    int st = 0;
+    if (waitpid(pid, &st, WNOHANG) == pid) return st;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  return -1;
+}
+
+}  // namespace
+
+TEST(BatchSignals, SigtermMidwayThenResumeCompletesWithNothingLostOrTwice) {
+  assert_jail_is_isolated();
+  const int kFiles = 6;
+  fs::path dir = fresh_dir("e2e-sigterm-models");
+  for (int i = 0; i < kFiles; ++i) std::ofstream(dir / ("m" + std::to_string(i) + ".pkl"), std::ios::binary) << benign_pickle("s" + std::to_string(i), i);
+  fs::path out = fs::path(MODELVET_BINARY_DIR) / "e2e-sigterm.jsonl";
+  fs::remove(out);
+
+  pid_t pid = spawn({modelvet::testing::kBinary, "batch", "--quiet", "--jobs", "1", "--output", out.string(), dir.string()});
+  ASSERT_GT(pid, 0);
+  // Wait for two finished results, then SIGTERM while the third detonation runs.
+  bool two = false;
+  for (int i = 0; i < 1200 && !two; ++i) {
+    two = lines_of(out).size() >= 2;
+    if (!two) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(two) << "no results after 120 s";
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  int st = wait_status(pid, 120);
+  ASSERT_NE(st, -1) << "batch did not stop within 120 s of SIGTERM";
+  ASSERT_TRUE(WIFEXITED(st)) << "killed by signal " << WTERMSIG(st) << " instead of stopping cleanly";
+  EXPECT_EQ(WEXITSTATUS(st), 128 + SIGTERM);
+
+  auto first = lines_of(out);
+  EXPECT_GE(first.size(), 2u);
+  EXPECT_LT(first.size(), size_t(kFiles)) << "the batch ran to its end: SIGTERM did not stop it";
+  std::ifstream raw(out, std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(raw)), {});
+  ASSERT_FALSE(all.empty());
+  EXPECT_EQ(all.back(), '\n') << "torn last line";
+  for (const auto& l : first) {
+    auto j = nlohmann::json::parse(l, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << l;
+    EXPECT_NE(j.value("verdict", ""), "error") << l;  // nothing the signal broke is written
+  }
+
+  auto resumed = modelvet::testing::run_modelvet("batch --quiet --jobs 1 --resume --output " + out.string() + " " + dir.string());
+  EXPECT_EQ(resumed.exit_code, 0);
+  std::map<std::string, int> seen;
+  for (const auto& l : lines_of(out)) {
+    auto j = nlohmann::json::parse(l);
+    seen[j["path"].get<std::string>()]++;
+    EXPECT_EQ(j["verdict"], "benign") << l;
+  }
+  EXPECT_EQ(seen.size(), size_t(kFiles));
+  for (const auto& [p, n] : seen) EXPECT_EQ(n, 1) << p << " reported " << n << " times";
+}
+
+TEST(BatchHfCache, SharedBlobOnceNonModelsCountedEscapesReportedPriorsReclassified) {
+  assert_jail_is_isolated();
+  fs::path root = fresh_dir("e2e-hf-cache");
+  fs::path repo = root / "hub/models--acme--tiny";
+  fs::create_directories(repo / "blobs");
+  fs::create_directories(repo / "snapshots/r1");
+  fs::create_directories(repo / "snapshots/r2");
+  fs::create_directories(repo / "refs");
+  std::ofstream(repo / "blobs/b1", std::ios::binary) << benign_pickle("weights", 1);
+  std::ofstream(repo / "blobs/b2", std::ios::binary) << "{\"model_type\": \"tiny\"}\n";
+  std::ofstream(repo / "refs/main") << "r2";
+  std::ofstream(root / "outside.pkl", std::ios::binary) << benign_pickle("outside", 2);
+  for (const char* rev : {"r1", "r2"}) {
+    fs::create_symlink("../../blobs/b1", repo / "snapshots" / rev / "model.pkl");
+    fs::create_symlink("../../blobs/b2", repo / "snapshots" / rev / "config.json");
+  }
+  fs::create_symlink("../../../../outside.pkl", repo / "snapshots/r2/escape.pkl");
+
+  fs::path out = root / "out.jsonl", summary = root / "summary.json";
+  auto run = modelvet::testing::run_modelvet("batch --quiet --jobs 2 --summary " + summary.string() + " --output " +
+                                             out.string() + " " + (root / "hub").string());
+  EXPECT_EQ(run.exit_code, 2);  // the escaping link is an error result
+  std::map<std::string, nlohmann::json> by_path;
+  for (const auto& l : lines_of(out)) {
+    auto j = nlohmann::json::parse(l);
+    by_path[j["path"].get<std::string>()] = j;
+  }
+  ASSERT_EQ(by_path.size(), 3u) << run.out;
+  auto& m1 = by_path["hf://acme/tiny@r1/model.pkl"];
+  auto& m2 = by_path["hf://acme/tiny@r2/model.pkl"];
+  EXPECT_EQ(m1["verdict"], "benign");
+  EXPECT_EQ(m2["verdict"], "benign");
+  EXPECT_EQ(m1["sha256"], m2["sha256"]);
+  EXPECT_EQ(m2.value("duplicate_of", ""), "hf://acme/tiny@r1/model.pkl");  // one detonation, two names
+  EXPECT_EQ(m1["timing_ms"], m2["timing_ms"]);
+  auto& esc = by_path["hf://acme/tiny@r2/escape.pkl"];
+  EXPECT_EQ(esc["verdict"], "error");
+  EXPECT_NE(esc["error"].get<std::string>().find("outside models--acme--tiny/blobs/"), std::string::npos);
+
+  std::ifstream sin(summary);
+  auto s = nlohmann::json::parse(sin)["summary"];
+  EXPECT_EQ(s["files"], 3);
+  EXPECT_EQ(s["benign"], 2);
+  EXPECT_EQ(s["error"], 1);
+  EXPECT_EQ(s["detonated"], 1);  // one jail for the shared blob; the escaping link never ran
+  EXPECT_EQ(s["skipped"]["non_model"], 2);  // config.json in both revisions
+  EXPECT_EQ(s["skipped"]["duplicates"], 1);
+
+  // A Hub tree report over the same files: flagged unsafe → benign is `cleared`.
+  fs::path tree = repo / "snapshots/r1/tree.json";
+  std::ofstream(tree) << R"([{"path": "model.pkl", "securityFileStatus": {"status": "unsafe"}},
+                             {"path": "config.json", "securityFileStatus": {"status": "safe"}}])";
+  fs::path out2 = root / "out2.jsonl", summary2 = root / "summary2.json";
+  auto run2 = modelvet::testing::run_modelvet("batch --quiet --summary " + summary2.string() + " --output " + out2.string() +
+                                              " " + tree.string());
+  EXPECT_EQ(run2.exit_code, 0);
+  auto rows = lines_of(out2);
+  ASSERT_EQ(rows.size(), 1u);
+  auto r = nlohmann::json::parse(rows[0]);
+  EXPECT_EQ(r["path"], "hf://acme/tiny@r1/model.pkl");
+  EXPECT_EQ(r["prior"]["status"], "unsafe");
+  EXPECT_EQ(r["verdict"], "benign");
+  EXPECT_EQ(r["reclassification"], "cleared");
+  std::ifstream s2in(summary2);
+  auto s2 = nlohmann::json::parse(s2in)["summary"];
+  EXPECT_EQ(s2["reclassification"]["cleared"], 1);
+  EXPECT_EQ(s2["reclassification"]["with_prior"], 1);
+
+  // Inputs that name nothing: exit 2.
+  fs::create_directories(root / "empty");
+  EXPECT_EQ(modelvet::testing::run_modelvet("batch --quiet " + (root / "empty").string()).exit_code, 2);
+  std::ofstream(root / "empty/README.md") << "# nothing\n";
+  EXPECT_EQ(modelvet::testing::run_modelvet("batch --quiet " + (root / "empty").string()).exit_code, 2);
+  // --resume without --output is a usage error.
+  EXPECT_EQ(modelvet::testing::run_modelvet("batch --quiet --resume " + tree.string()).exit_code, 2);
+}
