@@ -14,8 +14,10 @@ import shutil
 import sys
 
 # Set iteration order (TorchScript constants, frozensets) follows the string hash seed: fix it.
-if os.environ.get("PYTHONHASHSEED") != "0":
-    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
+# Threaded BLAS/OpenMP reductions make some scikit-learn fits differ in the last bits: one thread.
+if os.environ.get("PYTHONHASHSEED") != "0" or os.environ.get("OMP_NUM_THREADS") != "1":
+    os.execve(sys.executable, [sys.executable, *sys.argv],
+              {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__

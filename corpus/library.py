@@ -54,6 +54,9 @@ def _torch(make, **kwargs):
     def build():
         buf = io.BytesIO()
         models.torch().save(make(), buf, **kwargs)
+        if kwargs.get("_use_new_zipfile_serialization") is False:
+            from containers import renumber_legacy_keys
+            return renumber_legacy_keys(buf.getvalue())  # storage keys follow object ids
         return buf.getvalue()
     return _lazy(build)
 
@@ -83,7 +86,7 @@ def _sk(name):
         "extra_tree_regressor": lambda: tree.ExtraTreeRegressor(random_state=0).fit(x, x[:, 0]),
         "random_forest": lambda: ensemble.RandomForestClassifier(n_estimators=5, random_state=0).fit(x, y),
         "gradient_boosting": lambda: ensemble.GradientBoostingRegressor(n_estimators=5, random_state=0).fit(x, x[:, 1]),
-        "hist_gradient_boosting": lambda: ensemble.HistGradientBoostingClassifier(max_iter=5).fit(x, y),
+        "hist_gradient_boosting": lambda: ensemble.HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(x, y),
         "adaboost": lambda: ensemble.AdaBoostClassifier(n_estimators=5, random_state=0).fit(x, y),
         "isolation_forest": lambda: ensemble.IsolationForest(n_estimators=5, random_state=0).fit(x),
         "voting": lambda: ensemble.VotingClassifier([("lr", linear_model.LogisticRegression()),
@@ -91,7 +94,7 @@ def _sk(name):
         "ridge": lambda: linear_model.Ridge(alpha=0.5).fit(x, x[:, 2]),
         "lasso": lambda: linear_model.Lasso(alpha=0.01).fit(x, x[:, 2]),
         "sgd": lambda: linear_model.SGDClassifier(random_state=0, max_iter=20, tol=None).fit(x, y),
-        "linear_svc": lambda: svm.LinearSVC(dual=True, max_iter=200).fit(x, y),
+        "linear_svc": lambda: svm.LinearSVC(dual=True, max_iter=200, random_state=0).fit(x, y),
         "svc_rbf": lambda: svm.SVC(kernel="rbf", probability=True, random_state=0).fit(x, y),
         "svr": lambda: svm.SVR().fit(x, x[:, 0]),
         "knn": lambda: neighbors.KNeighborsClassifier(n_neighbors=3).fit(x, y),
@@ -101,7 +104,7 @@ def _sk(name):
         "dbscan": lambda: cluster.DBSCAN(eps=0.9).fit(x),
         "pca": lambda: decomposition.PCA(n_components=2).fit(x),
         "truncated_svd": lambda: decomposition.TruncatedSVD(n_components=2, random_state=0).fit(x),
-        "nmf": lambda: decomposition.NMF(n_components=2, init="nndsvda", max_iter=50).fit(xr),
+        "nmf": lambda: decomposition.NMF(n_components=2, init="nndsvda", max_iter=50, random_state=0).fit(xr),
         "gaussian_mixture": lambda: mixture.GaussianMixture(n_components=2, random_state=0).fit(x),
         "gaussian_nb": lambda: naive_bayes.GaussianNB().fit(x, y),
         "mlp": lambda: neural_network.MLPClassifier(hidden_layer_sizes=(4,), max_iter=30, random_state=0).fit(x, y),
@@ -180,7 +183,7 @@ def pandas_files():
                                     "stamp": pd.Timestamp("2024-05-01", tz="UTC"), "period": pd.Period("2024Q1"),
                                     "interval": pd.Interval(0, 1), "range": pd.RangeIndex(5)}))
     yield _sample("pandas/frame_gzip.pkl", "lib-pandas-frame-gzip", "pickle",
-                  "DataFrame.to_pickle(compression='gzip')", "call pandas", _to_pickle(_frame, "gzip"))
+                  "DataFrame.to_pickle(compression='gzip')", "call pandas", _to_pickle(_frame, {"method": "gzip", "mtime": 0}))
     yield _sample("pandas/frame_xz.pkl", "lib-pandas-frame-xz", "pickle",
                   "DataFrame.to_pickle(compression='xz')", "call pandas", _to_pickle(_frame, "xz"))
     yield _sample("pandas/frame_joblib.joblib", "lib-pandas-frame-joblib", "joblib",

@@ -24,7 +24,7 @@ uint16_t port_of(int fd) {
 }
 
 int bound(int type) {
-  int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+  int fd = socket(AF_INET, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);  // the service loops drain until EAGAIN
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -96,7 +96,8 @@ nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
   for (const auto& f : v.findings)
     findings.push_back({{"rule", f.rule}, {"severity", f.severity}, {"attack", f.attack}, {"evidence", f.evidence},
                         {"t_ms", f.t_ms}, {"phase", f.phase},
-                        {"source", f.event.is_object() ? str_field(f.event, "source", "run") : "run"}});
+                        {"source", f.event.is_object() ? str_field(f.event, "source", "run") : "run"},
+                        {"cause", f.event.is_object() ? str_field(f.event, "cause", "file") : "run"}});
   r["findings"] = findings;
   r["code_executed"] = !r["calls"].empty() || !findings.empty();
 
