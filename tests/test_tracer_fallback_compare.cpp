@@ -97,14 +97,6 @@ std::multiset<std::string> keys(const Events& events) {
   return out;
 }
 
-std::string difference(const std::multiset<std::string>& a, const std::multiset<std::string>& b) {
-  std::vector<std::string> only;
-  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(only));
-  std::string s;
-  for (const auto& k : only) s += "  " + k + "\n";
-  return s;
-}
-
 TEST(TracerFallback, PtraceAndEbpfRecordTheSameActions) {
   Tracer* ebpf = shared_tracer();
   ASSERT_NE(ebpf, nullptr);
@@ -143,7 +135,7 @@ TEST(TracerFallback, PtraceAndEbpfRecordTheSameActions) {
   rmdir(dir.c_str());
 
   auto p = keys(from_ptrace), b = keys(from_ebpf);
-  EXPECT_EQ(p, b) << "only ptrace:\n" << difference(p, b) << "only ebpf:\n" << difference(b, p);
+  EXPECT_EQ(p, b) << "only ptrace:\n" << only_in_first(p, b) << "only ebpf:\n" << only_in_first(b, p);
 
   // The comparison is not vacuous: each promised kind is there, with its fields.
   auto has = [&](const std::string& kind, const std::function<bool(const nlohmann::json&)>& pred) {

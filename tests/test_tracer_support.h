@@ -10,7 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
+#include <iterator>
+#include <set>
 #include <memory>
 #include <string>
 
@@ -96,6 +99,15 @@ inline int spawn_and_wait(const char* const argv[]) {
   int status = 0;
   waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+// What `a` holds and `b` does not, one per line: the failure message of a backend comparison.
+inline std::string only_in_first(const std::multiset<std::string>& a, const std::multiset<std::string>& b) {
+  std::vector<std::string> only;
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(only));
+  std::string s;
+  for (const auto& k : only) s += "  " + k + "\n";
+  return s;
 }
 
 inline std::vector<const Event*> events_of_kind(const Events& events, const std::string& kind) {

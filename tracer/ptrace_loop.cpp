@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <netinet/in.h>
 #include <sys/ptrace.h>
@@ -162,13 +163,25 @@ struct PtraceLoop::State {
     }
   }
 
+  // CLONE_THREAD in the flags of the clone (or clone3) the parent is in.
+  static bool creates_thread(pid_t parent_tid, const TracedCall& call) {
+    uint64_t flags = 0;
+    if (call.nr == __NR_clone) flags = call.args[0];
+    else if (call.nr == __NR_clone3 && !TraceeMemory(parent_tid).read(call.args[0], &flags, sizeof flags)) flags = 0;
+    return (flags & CLONE_THREAD) != 0;
+  }
+
   // fork, vfork, clone: processes get a fork record (threads do not, as with BPF).
   void on_new_task(pid_t parent_tid, uint64_t now) {
     unsigned long child = 0;
     if (ptrace(PTRACE_GETEVENTMSG, parent_tid, nullptr, &child) != 0) return;
     Thread& parent = thread(parent_tid);
     pid_t parent_tgid = parent.tgid;
+    bool is_thread = creates_thread(parent_tid, parent.call);
     Thread& t = thread(static_cast<pid_t>(child));
+    // /proc/<tid>/status of a brand-new task may not be readable yet: the clone's own flags say
+    // whether it is a thread of its parent's process.
+    if (is_thread) t.tgid = parent_tgid;
     if (t.tgid != static_cast<pid_t>(child)) return;
     mv_proc_rec rec{};
     fill_header(&rec.h, MV_REC_FORK, parent_tid, threads[parent_tid], now);
