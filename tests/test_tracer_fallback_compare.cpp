@@ -112,21 +112,11 @@ TEST(TracerFallback, PtraceAndEbpfRecordTheSameActions) {
   std::string dir = dir_tmpl;
   uint16_t tcp_port = closed_loopback_port(SOCK_STREAM), udp_port = closed_loopback_port(SOCK_DGRAM);
 
-  int go[2];
-  ASSERT_EQ(pipe2(go, O_CLOEXEC), 0);
-  pid_t child = fork();
-  if (child == 0) {
-    char c;
-    if (!cg.join() || read(go[0], &c, 1) != 1) _exit(120);
-    _exit(child_actions(dir, tcp_port, udp_port));
-  }
-  close(go[0]);
-  auto ptrace_session = ptracer.watch_process(child, &error);
+  HeldChild child([&] { return child_actions(dir, tcp_port, udp_port); }, &cg);
+  ASSERT_GT(child.pid, 0);
+  auto ptrace_session = ptracer.watch_process(child.pid, &error);
   ASSERT_TRUE(ptrace_session) << error;
-  ASSERT_EQ(write(go[1], "G", 1), 1);
-  close(go[1]);
-  int status = 0;
-  waitpid(child, &status, 0);
+  int status = child.release_and_wait();
   ASSERT_TRUE(WIFEXITED(status)) << status;
   ASSERT_EQ(WEXITSTATUS(status), 0) << "child step failed";
 

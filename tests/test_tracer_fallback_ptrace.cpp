@@ -17,31 +17,6 @@
 namespace modelvet::tracer::testing {
 namespace {
 
-// Forks a child blocked on a pipe until released; body runs after the release.
-struct HeldChild {
-  pid_t pid = -1;
-  int go_w = -1;
-  explicit HeldChild(const std::function<int()>& body) {
-    int go[2];
-    if (pipe2(go, O_CLOEXEC) != 0) return;
-    pid = fork();
-    if (pid == 0) {
-      char c;
-      if (read(go[0], &c, 1) != 1) _exit(120);
-      _exit(body());
-    }
-    close(go[0]);
-    go_w = go[1];
-  }
-  int release_and_wait() {
-    (void)!write(go_w, "G", 1);
-    close(go_w);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return status;
-  }
-};
-
 // Traces the child from its release to its exit, which must be a clean 0; its events in *events.
 void trace_until_exit(HeldChild& child, Events* events) {
   PtraceTracer tracer;

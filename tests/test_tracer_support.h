@@ -101,6 +101,32 @@ inline int spawn_and_wait(const char* const argv[]) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+// Forks a child (in `cg` when given) blocked on a pipe until released, so a tracer can attach
+// before its first action; body runs after the release.
+struct HeldChild {
+  pid_t pid = -1;
+  int go_w = -1;
+  explicit HeldChild(const std::function<int()>& body, const TestCgroup* cg = nullptr) {
+    int go[2];
+    if (pipe2(go, O_CLOEXEC) != 0) return;
+    pid = fork();
+    if (pid == 0) {
+      char c;
+      if ((cg && !cg->join()) || read(go[0], &c, 1) != 1) _exit(120);
+      _exit(body());
+    }
+    close(go[0]);
+    go_w = go[1];
+  }
+  int release_and_wait() {
+    (void)!write(go_w, "G", 1);
+    close(go_w);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+  }
+};
+
 // What `a` holds and `b` does not, one per line: the failure message of a backend comparison.
 inline std::string only_in_first(const std::multiset<std::string>& a, const std::multiset<std::string>& b) {
   std::vector<std::string> only;

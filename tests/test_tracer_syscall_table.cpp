@@ -123,8 +123,7 @@ std::multiset<std::string> table_events(const Events& events) {
   std::multiset<std::string> out;
   for (const auto& e : events) {
     if (e.kind != "syscall_attempt" && e.kind != "ptrace" && e.kind != "kill") continue;
-    nlohmann::json data = e.data;
-    out.insert(nlohmann::json{{"kind", e.kind}, {"pid", e.pid}, {"data", data}}.dump());
+    out.insert(nlohmann::json{{"kind", e.kind}, {"pid", e.pid}, {"data", e.data}}.dump());
   }
   return out;
 }
@@ -138,21 +137,11 @@ TEST(TracerSyscallTable, BothBackendsRecordEveryRecordedRow) {
   auto ebpf_session = ebpf->watch(cg.fd(), RedirectTarget{}, &error);
   ASSERT_TRUE(ebpf_session) << error;
 
-  int go[2];
-  ASSERT_EQ(pipe2(go, O_CLOEXEC), 0);
-  pid_t child = fork();
-  if (child == 0) {
-    char c;
-    if (!cg.join() || read(go[0], &c, 1) != 1) _exit(120);
-    _exit(call_every_recorded_row());
-  }
-  close(go[0]);
-  auto ptrace_session = ptracer.watch_process(child, &error);
+  HeldChild child(call_every_recorded_row, &cg);
+  ASSERT_GT(child.pid, 0);
+  auto ptrace_session = ptracer.watch_process(child.pid, &error);
   ASSERT_TRUE(ptrace_session) << error;
-  ASSERT_EQ(write(go[1], "G", 1), 1);
-  close(go[1]);
-  int status = 0;
-  waitpid(child, &status, 0);
+  int status = child.release_and_wait();
   ASSERT_TRUE(WIFEXITED(status)) << status;
   ASSERT_EQ(WEXITSTATUS(status), 0) << "100: the child could not enter a user namespace";
 
