@@ -82,10 +82,6 @@ class FieldReader {
   bool failed_ = false;
 };
 
-json to_json(const RunTiming& t) {
-  return {{"total", t.total}, {"setup", t.setup}, {"run", t.run}, {"teardown", t.teardown}};
-}
-
 json to_json(const RunOutcome& r) {
   return {{"ran", r.ran},
           {"error", r.error},
@@ -106,10 +102,6 @@ json to_json(const RunContext& c) {
   return {{"harness_pid", c.harness_pid}, {"jail_init_pid", c.jail_init_pid}, {"home", c.home},
           {"model_path", c.model_path},   {"decoy_secrets", c.decoy_secrets}, {"decoy_files", c.decoy_files},
           {"exec_t_ns", c.exec_t_ns}};
-}
-
-json to_json(const TracerStats& t) {
-  return {{"backend", t.backend}, {"events", t.events}, {"dropped", t.dropped}, {"per_buffer", t.per_buffer}};
 }
 
 bool read_sample(const json& j, SampleInfo* s, std::string* error) {
@@ -172,6 +164,14 @@ bool read_tracer(const json& j, TracerStats* t, std::string* error) {
 }
 
 }  // namespace
+
+json to_json(const RunTiming& t) {
+  return {{"total", t.total}, {"setup", t.setup}, {"run", t.run}, {"teardown", t.teardown}};
+}
+
+json to_json(const TracerStats& t) {
+  return {{"backend", t.backend}, {"events", t.events}, {"dropped", t.dropped}, {"per_buffer", t.per_buffer}};
+}
 
 json to_json(const SampleInfo& s) {
   return {{"path", s.path}, {"sha256", s.sha256}, {"size", s.size}, {"format", s.format}, {"loader", s.loader}};

@@ -78,6 +78,8 @@ struct TraceHeader {
 
 nlohmann::json to_json(const TraceHeader& header);
 nlohmann::json to_json(const SampleInfo& sample);
+nlohmann::json to_json(const RunTiming& timing);
+nlohmann::json to_json(const TracerStats& tracer);
 // False with *error ("header: run: missing timed_out") when a required field is missing, has the
 // wrong type, or an unknown field stands in a block the verdict depends on (sample, run, context,
 // tracer).

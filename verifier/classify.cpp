@@ -122,10 +122,8 @@ nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
   if (!find_python(trace.events, kinds::kPhase, "shutdown"))
     load_json["harness_pipe"] = "went silent before shutdown: Python-level events after that point are missing";
   r["load"] = load_json;
-  r["tracer"] = {{"backend", h.tracer.backend}, {"events", h.tracer.events}, {"dropped", h.tracer.dropped},
-                 {"per_buffer", h.tracer.per_buffer}};
-  r["timing_ms"] = {{"total", run.timing_ms.total}, {"setup", run.timing_ms.setup}, {"run", run.timing_ms.run},
-                    {"teardown", run.timing_ms.teardown}};
+  r["tracer"] = to_json(h.tracer);
+  r["timing_ms"] = to_json(run.timing_ms);
   if (load_phase && load) r["timing_ms"]["load"] = (load->t_ns - load_phase->t_ns) / 1000000;
   r["limits_hit"] = run.limits_hit;
   if (!h.static_scan.empty()) r["static"] = with_coverage(h.static_scan, r["calls"]);
