@@ -41,6 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 
 import containers  # noqa: E402
+import formats  # noqa: E402
 import models  # noqa: E402
 from catalog import MANIFEST, Sample, bytes_writer, label_counts, write_samples  # noqa: E402
 from pickle_asm import Call, Global, Seq, assemble, attr, inject, protocol_of  # noqa: E402
@@ -275,6 +276,9 @@ CONTAINERS = [
     ("7z-pytorch", "7z-pytorch", ".7z", 2),
     ("paddle", "paddle", ".pdparams", 4),
     ("dill", "dill", ".pkl", 4),
+    ("tar-pytorch", "tar", ".tar.gz", 2),   # issue #12: archives around models (formats.py)
+    ("nemo", "nemo", ".nemo", 2),
+    ("nested-zip", "zip", ".zip", None),
 ]
 
 
@@ -284,7 +288,13 @@ def pack(d, p: Payload):
     if p.uses_memo:
         choices = [c for c in choices if c[0] == "pickle"]
     # Plain pickles are the most common carrier in the wild: give them more weight.
-    name, fmt, ext, _ = d.pick(choices + [CONTAINERS[0]] * 3)
+    name = d.pick(choices + [CONTAINERS[0]] * 3)[0]
+    return pack_in(d, p, name)
+
+
+def pack_in(d, p: Payload, name):
+    """Puts a payload in the named container (CONTAINERS). Returns a Made."""
+    _, fmt, ext, _ = next(c for c in CONTAINERS if c[0] == name)
     build = p.build
     if name == "pickle":
         proto = d.protocol(p.min_protocol)
@@ -312,6 +322,20 @@ def pack(d, p: Payload):
         data, where = paddle_with(d, build), "paddle.save-style state dict"
     elif name == "dill":
         data, where = dill_with(d, build), "dill.dumps of a lambda"
+    elif name == "tar-pytorch":  # GNU tar's "./" prefix or a directory; gzip, bzip2 or none
+        member = d.pick(["./", f"{d.word()}/"]) + d.pick(["pytorch_model.bin", "model.pt", "checkpoint.ckpt"])
+        compress = d.pick(["gz", "bz2", ""])
+        ext = {"gz": ".tar.gz", "bz2": ".tar.bz2", "": ".tar"}[compress]
+        data = formats.tar_bytes([(f"{d.word()}.json", b"{}\n"), (member, torch_zip_with(d, build))], compress)
+        where = f"torch zip checkpoint {member} in a {ext}"
+    elif name == "nemo":
+        data = formats.tar_bytes([("./model_config.yaml", formats.NEMO_CONFIG), ("./model_weights.ckpt", torch_zip_with(d, build))])
+        where = "NeMo archive's model_weights.ckpt"
+    elif name == "nested-zip":
+        proto = d.protocol(p.min_protocol)
+        inner = containers.write_zip([(f"{d.word()}.pkl", assemble(build(proto), proto))])
+        data = containers.write_zip([("README.md", b"# model\n"), (f"{d.word()}/{d.word()}.zip", inner)])
+        where = f"protocol {proto} pickle in a zip in a zip"
     else:
         raise ValueError(name)
     write = data if callable(data) else bytes_writer(data)
@@ -914,7 +938,23 @@ def b_torch_module_variant(d):
                 "call torch.nn.modules.container.Sequential", bytes_writer(torch_bytes(t.nn.Sequential(*layers))))
 
 
-BENIGN = [b_torch_nested_checkpoint, b_numpy_structured, b_sklearn_pipeline, b_getattr_harmless, b_operator_add,
+def b_archived_checkpoint(d):
+    """Issue #12: a state dict in a tar.gz / .nemo / nested zip, next to configs and a tokenizer."""
+    ckpt = torch_bytes(random_state_dict(d))
+    kind = d.pick(["tar.gz", "nemo", "zip"])
+    if kind == "nemo":
+        data = formats.tar_bytes([("./model_config.yaml", formats.NEMO_CONFIG), ("./model_weights.ckpt", ckpt),
+                                  ("./tokenizer.model", bytes(range(256)))])
+    elif kind == "tar.gz":
+        data = formats.tar_bytes([("./config.json", b"{}\n"), (f"./{d.word()}/pytorch_model.bin", ckpt)], "gz")
+    else:
+        data = containers.write_zip([("README.md", b"# m\n"), ("ckpt.zip", containers.write_zip([("model.pt", ckpt)]))])
+    return Made("benign", "archived-checkpoint", {"tar.gz": "tar", "nemo": "nemo", "zip": "zip"}[kind], "." + kind,
+                f"a torch state dict inside a {kind} with configs", "call torch._utils._rebuild_tensor_v2",
+                bytes_writer(data))
+
+
+BENIGN = [b_archived_checkpoint, b_torch_nested_checkpoint, b_numpy_structured, b_sklearn_pipeline, b_getattr_harmless, b_operator_add,
           b_decimal_fraction_datetime, b_namedtuples, b_dill_closure_numbers, b_keras_arith, b_numpy_nested_object,
           b_joblib_other_compressor, b_torch_module_variant]
 

@@ -3,7 +3,9 @@ hidden behind attribute access, iteration, printing or a forward pass still run.
 
 Bounded: depth, number of items touched, and everything guarded (a hostile object may raise).
 """
+import functools
 import sys
+import types
 
 import _modelvet
 import _mv_recorder
@@ -11,6 +13,10 @@ import _mv_recorder
 MAX_DEPTH = 4
 MAX_ITEMS = 300
 MAX_ATTRS = 40
+# What a victim's code reads on a loaded model whether or not the object lists it: a missing
+# name goes through the class's __getattr__.
+VICTIM_ATTRIBUTES = ("config", "classes_", "n_features_in_", "feature_names_in_", "vocab", "labels", "device",
+                     "dtype", "num_labels", "id2label", "tokenizer", "predict_proba")
 
 
 class _Walk:
@@ -77,10 +83,13 @@ def _touch_one(walk, obj, depth):
 
 
 def _touch_object(walk, obj, depth):
-    """A custom object: print it, read its public attributes, call predict() like a victim."""
+    """A custom object: print it, read its public attributes and the ones victims read anyway,
+    call it if it is a function, call predict() like a victim."""
     walk.note("repr/str %s" % type(obj).__name__)
     repr(obj)
     str(obj)
+    if _try_call(walk, obj):
+        return
     names = [n for n in dir(obj) if not n.startswith("_")][:MAX_ATTRS]
     for name in names:
         try:
@@ -89,7 +98,28 @@ def _touch_object(walk, obj, depth):
             continue
         if not callable(value):
             _touch(walk, value, depth + 1)
+    if not isinstance(obj, type):
+        for name in VICTIM_ATTRIBUTES:
+            if name not in names:
+                try:
+                    getattr(obj, name, None)
+                except Exception:
+                    pass
     _try_predict(walk, obj)
+
+
+def _try_call(walk, obj):
+    """A loaded function (a preprocessing lambda, a tokenizer step): a victim calls it on its data."""
+    if not isinstance(obj, (types.FunctionType, functools.partial)):
+        return False
+    numpy = _module_loaded("numpy")
+    sample = numpy.zeros((1, 4)) if numpy is not None else [0.0, 0.0, 0.0, 0.0]
+    walk.note("call %s(input)" % _modelvet.callable_name(obj))
+    try:
+        obj(sample)
+    except Exception as error:
+        walk.note("call raised %s" % type(error).__name__)
+    return True
 
 
 def _try_predict(walk, obj):

@@ -10,6 +10,7 @@ import pickle
 import sys
 import zipfile
 
+import _mv_archive
 import _mv_keras
 import _mv_recorder
 
@@ -169,6 +170,19 @@ def load_7z(path):
     return result
 
 
+def _load_member(loader_id, path, member):
+    if loader_id == "torch":
+        return load_torch(path, container=member)
+    return LOADERS[loader_id](path)
+
+
+def load_archive(path):
+    """tar / tar.gz / .nemo / zips of models (nested too): extracted as the victim's tool does,
+    each model member loaded by content (harness/_mv_archive.py)."""
+    result = Loaded("archive", _python_version())
+    return _mv_archive.load_archive(path, _load_member, result)
+
+
 # --- the globals a file names, read without running it (for the library pre-import) ---------
 MAX_SCAN_BYTES = 256 << 20
 MAX_SCAN_OPS = 2_000_000
@@ -281,6 +295,7 @@ LOADERS = {
     "paddle": load_paddle,
     "savedmodel": load_savedmodel,
     "7z": load_7z,
+    "archive": load_archive,
 }
 
 # What each loader imports during setup, before the file is read, so the library's own
@@ -295,4 +310,5 @@ SETUP_IMPORTS = {
     "keras-h5": ["numpy", "h5py"],
     "savedmodel": ["numpy"],
     "7z": ["numpy", "torch", "py7zr", "tempfile"],
+    "archive": ["numpy", "torch", "joblib", "joblib.numpy_pickle", "h5py", "py7zr", "tarfile", "tempfile"],
 }

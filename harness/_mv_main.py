@@ -1,12 +1,14 @@
 """The Python half of the harness run: setup imports, load, exercise. Grace and shutdown are
 driven from C (harness.cpp). Returns True when the harness did its job (whatever the load did)."""
 import importlib
+import pickle
 import sys
 
 import _modelvet
 import _mv_exercise
 import _mv_loaders
 import _mv_recorder
+import _mv_tamper
 import _mv_timewarp
 
 MAX_REAL_SLEEP_S = 0.005
@@ -18,6 +20,24 @@ def _describe_exception(error):
     except BaseException:  # a hostile exception's __str__
         message = "<unprintable>"
     return "%s: %s" % (type(error).__name__, message[:500])
+
+
+def _handle_like_a_victim(error):
+    """What a victim's process does with an exception from the load: logs it (str, repr, the
+    formatted traceback), lets it reach sys.excepthook when nothing catches it, and, in a
+    worker process (multiprocessing, concurrent.futures), pickles it back to the parent. Code
+    that runs only on the error path (a hostile excepthook, an argument's __repr__ or
+    __reduce__) runs here, still in the load phase."""
+    import traceback
+    steps = (lambda: repr(error),
+             lambda: traceback.format_exception(type(error), error, error.__traceback__),
+             lambda: sys.excepthook(type(error), error, error.__traceback__),
+             lambda: pickle.dumps(error))
+    for step in steps:
+        try:
+            step()
+        except BaseException:
+            pass
 
 
 def _setup(loader_id):
@@ -66,12 +86,15 @@ def main(model_path, loader_id, format_id, exercise):
     fields = {"loader": loader_id, "library_version": "", "type": "", "exception": ""}
     loaded = None
     _preimport(model_path)
+    snapshot = _mv_tamper.Snapshot()
     try:
         loaded = load(model_path)
         fields["status"] = "ok"
     except BaseException as error:  # SystemExit and KeyboardInterrupt from a payload too
         fields["status"] = "raised"
         fields["exception"] = _describe_exception(error)
+        _handle_like_a_victim(error)
+        error = None
     if loaded is not None:
         fields["loader"] = loaded.loader
         fields["library_version"] = loaded.library_version
@@ -83,6 +106,13 @@ def main(model_path, loader_id, format_id, exercise):
     _mv_recorder.collect_garbage("the load")
     _modelvet.emit("load", fields)
     _mv_recorder.emit_window_count()
+    snapshot.report_changes()
+    if loaded is not None:
+        roots = [obj for _, obj in loaded.objects]
+        _mv_tamper.check_models(roots)
+        if loader_id == "torch":
+            _mv_tamper.check_tensors(model_path, roots)
+        roots = None
 
     if exercise and loaded is not None:
         _modelvet.enter_phase("exercise")
@@ -92,6 +122,7 @@ def main(model_path, loader_id, format_id, exercise):
             except BaseException as error:
                 _modelvet.emit("exercise", {"target": member, "error": _describe_exception(error)})
         obj = None
+        snapshot.report_changes()
     # The victim is done with the objects: their finalisers (xgboost freeing its handle) run
     # now, in a window of their own (the library's only when the file supplied no code).
     if loaded is not None:

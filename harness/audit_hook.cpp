@@ -11,6 +11,7 @@
 
 #include "harness/event_sink.h"
 #include "harness/py_describe.h"
+#include "trace/bytes_text.h"
 
 namespace modelvet::harness {
 namespace {
@@ -122,6 +123,32 @@ std::string describe_args(std::string_view event, PyObject* args) {
   return bounded_repr(args);
 }
 
+// A path as the OS has it, in bytes text, the way the kernel's events carry it
+// (tracer/record_decoder.cpp): a str is encoded back with surrogateescape (how Python decoded a
+// name that is not UTF-8; a lone surrogate no byte decodes to is kept with surrogatepass, still
+// exact), bytes are taken as they are. An fd or a path-like object is described as any argument.
+nlohmann::json path_text(PyObject* path) {
+  constexpr size_t kMaxPath = 4096;  // PATH_MAX
+  PyObject* bytes = nullptr;
+  if (PyBytes_Check(path)) {
+    bytes = Py_NewRef(path);
+  } else if (PyUnicode_Check(path)) {
+    bytes = PyUnicode_AsEncodedString(path, "utf-8", "surrogateescape");
+    if (!bytes) {
+      PyErr_Clear();
+      bytes = PyUnicode_AsEncodedString(path, "utf-8", "surrogatepass");
+    }
+  }
+  if (!bytes) {
+    PyErr_Clear();
+    return to_json(path);
+  }
+  std::string_view raw(PyBytes_AS_STRING(bytes), size_t(PyBytes_GET_SIZE(bytes)));
+  std::string text = escape_bytes(raw.substr(0, kMaxPath));
+  Py_DECREF(bytes);
+  return text;
+}
+
 void report(std::string_view event, PyObject* args, bool import_machinery) {
   nlohmann::json fields = {{"event", std::string(event)},
                            {"args", describe_args(event, args)},
@@ -129,7 +156,7 @@ void report(std::string_view event, PyObject* args, bool import_machinery) {
                            {"caller", current_python_frame()}};
   if (import_machinery) fields["import_machinery"] = true;
   if (event == "open") {
-    if (PyTuple_Check(args) && PyTuple_GET_SIZE(args) >= 1) fields["path"] = to_json(PyTuple_GET_ITEM(args, 0));
+    if (PyTuple_Check(args) && PyTuple_GET_SIZE(args) >= 1) fields["path"] = path_text(PyTuple_GET_ITEM(args, 0));
     fields["write"] = open_writes(args);
   }
   emit("audit", std::move(fields));

@@ -1,4 +1,5 @@
 #include "harness/event_sink.h"
+#include "harness/time_warp.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -39,11 +40,7 @@ std::string dump_line(const nlohmann::json& j) {
 
 }  // namespace
 
-uint64_t monotonic_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
+uint64_t monotonic_ns() { return uint64_t(real_clock_ns(CLOCK_MONOTONIC)); }  // the real clock, not the sample's warped one
 
 void sink_open(int fd) {
   struct stat st;

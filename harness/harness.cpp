@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <thread>
 
 #include "harness/audit_hook.h"
@@ -17,6 +16,7 @@
 #include "harness/event_sink.h"
 #include "harness/native_module.h"
 #include "harness/time_warp.h"
+#include "sandbox/proc_title.h"
 #include "trace/bytes_text.h"
 
 namespace modelvet::harness {
@@ -82,7 +82,10 @@ void grace_period(int grace_ms) {
 // Finalisation waits for the sample's non-daemon threads; it must not wait forever.
 void start_shutdown_watchdog(int budget_ms) {
   std::thread([budget_ms] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(budget_ms));
+    // Real time: std::this_thread::sleep_for would wait on the sample's (accelerated) clock.
+    const int64_t end = real_clock_ns(CLOCK_MONOTONIC) + int64_t(budget_ms) * 1000000;
+    for (int64_t now = real_clock_ns(CLOCK_MONOTONIC); now < end; now = real_clock_ns(CLOCK_MONOTONIC))
+      warp::real_sleep_ns(end - now);
     emit("harness_error", {{"message", "interpreter shutdown did not finish; exiting"}});
     _exit(kExitLoadFinished);
   }).detach();
@@ -91,6 +94,8 @@ void start_shutdown_watchdog(int budget_ms) {
 }  // namespace
 
 int run(const Options& opt) {
+  // In /proc the loader is the data scientist's `python3 evaluate.py <model>`, not this tool.
+  sandbox::disguise_as_loader(opt.model_path);
   signal(SIGPIPE, SIG_IGN);
   sink_open(opt.event_fd);
   enter_phase(Phase::setup, {{"model", escape_bytes(opt.model_path)}, {"loader", opt.loader}, {"format", opt.format}});
@@ -100,7 +105,77 @@ int run(const Options& opt) {
     return kExitHarnessFailure;
   }
   if (!start_interpreter()) return kExitHarnessFailure;
+  return run_started(opt);
+}
 
+bool prepare_zygote(const std::string& loader, std::string* error) {
+  signal(SIGPIPE, SIG_IGN);
+  if (!register_native_module() || PySys_AddAuditHook(audit_hook, nullptr) != 0) {
+    *error = "could not install the audit hook";
+    return false;
+  }
+  if (!start_interpreter() || !load_embedded_modules(error)) {
+    if (error->empty()) *error = "Python initialisation failed";
+    return false;
+  }
+  // The loader's setup imports, exactly those a fresh harness makes before it reads the file;
+  // the harness's own modules are dropped again (each jail loads them afresh), and what is left
+  // is frozen out of the collector's sight so that collections in a jail copy fewer pages.
+  PyObject* scope = PyDict_New();
+  PyObject* name = PyUnicode_FromString(loader.c_str());
+  PyDict_SetItemString(scope, "_loader", name);
+  Py_XDECREF(name);
+  PyObject* imports = PyRun_String(
+      "import gc, importlib, sys, _mv_loaders\n"
+      "for _n in _mv_loaders.SETUP_IMPORTS.get(_loader, []):\n"
+      "    importlib.import_module(_n)\n"
+      "for _n in [n for n in sys.modules if n.startswith('_mv_') or n == '_modelvet']:\n"
+      "    del sys.modules[_n]\n"
+      "gc.collect()\n"
+      "gc.freeze()\n",
+      Py_file_input, scope, scope);
+  Py_DECREF(scope);
+  if (!imports) {
+    *error = "zygote imports: " + take_python_error();
+    return false;
+  }
+  Py_DECREF(imports);
+  return true;
+}
+
+int run_forked(const Options& opt, const std::vector<std::string>& envp) {
+  PyOS_AfterFork_Child();  // the interpreter's locks and threads, as os.fork would leave them
+  sandbox::disguise_as_loader(opt.model_path);
+  sink_open(opt.event_fd);
+  enter_phase(Phase::setup, {{"model", escape_bytes(opt.model_path)}, {"loader", opt.loader}, {"format", opt.format}});
+  // os.environ was read when the zygote started: it becomes this jail's environment (the C
+  // one was replaced before this call; clearing _data skips unsetenv of the old names).
+  PyObject* pairs = PyList_New(0);
+  for (const auto& e : envp) {
+    PyObject* item = PyBytes_FromStringAndSize(e.data(), Py_ssize_t(e.size()));
+    PyList_Append(pairs, item);
+    Py_DECREF(item);
+  }
+  PyObject* locals = PyDict_New();
+  PyDict_SetItemString(locals, "_pairs", pairs);
+  Py_DECREF(pairs);
+  PyObject* env = PyRun_String(
+      "import os\n"
+      "os.environ._data.clear()\n"
+      "for _p in _pairs:\n"
+      "    _k, _, _v = _p.partition(b'=')\n"
+      "    os.environ[os.fsdecode(_k)] = os.fsdecode(_v)\n",
+      Py_file_input, locals, locals);
+  Py_DECREF(locals);
+  if (!env) {
+    harness_error("environment: " + take_python_error());
+    return kExitHarnessFailure;
+  }
+  Py_DECREF(env);
+  return run_started(opt);
+}
+
+int run_started(const Options& opt) {
   int rc = kExitLoadFinished;
   std::string error;
   if (!load_embedded_modules(&error)) {

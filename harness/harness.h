@@ -2,6 +2,7 @@
 // The child side of a detonation: runs inside the jail, starts embedded CPython with an audit
 // hook, loads the model the way a victim would and reports what ran as JSON lines on event_fd.
 #include <string>
+#include <vector>
 
 namespace modelvet::harness {
 
@@ -19,5 +20,13 @@ inline constexpr int kExitLoadFinished = 0;   // the load finished, whether it r
 inline constexpr int kExitHarnessFailure = 3; // the harness itself could not do its job
 
 int run(const Options& opt);
+
+// A zygote (sandbox/zygote.h) for one loader: the interpreter, the audit hook and the loader's
+// setup imports, before any file is known. Each jail forked from it then calls run_forked().
+bool prepare_zygote(const std::string& loader, std::string* error);
+int run_forked(const Options& opt, const std::vector<std::string>& envp);
+
+// The part of run() after the interpreter started: the Python phases, grace and shutdown.
+int run_started(const Options& opt);
 
 }  // namespace modelvet::harness

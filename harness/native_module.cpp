@@ -77,7 +77,10 @@ PyObject* py_callable_name(PyObject*, PyObject* obj) {
 PyObject* py_install_time_warp(PyObject*, PyObject* arg) {
   double cap = PyFloat_AsDouble(arg);
   if (cap == -1.0 && PyErr_Occurred()) return nullptr;
-  if (!install_time_warp(cap)) return nullptr;
+  if (!install_time_warp(cap)) {
+    PyErr_SetString(PyExc_OSError, "the virtual clock could not be set up");
+    return nullptr;
+  }
   Py_RETURN_NONE;
 }
 

@@ -51,6 +51,7 @@ const std::multimap<std::string, KindFields>& table() {
       {"exercise", {"python", {"target", "type", "items_touched", "actions", "errors", "error"}}},
       {"time_warp", {"python", {"accelerated", "longest_real_sleep_ms"}}},
       {"harness_error", {"python", {"message"}}},
+      {"tamper", {"python", {"what", "target", "detail"}}},
       {"tcp_connect", {"net", {"dst", "port", "sent_bytes", "sent_preview", "peer", "peer_port", "local_port", "sock", "attribution"}}},
       {"udp", {"net", {"dst", "port", "bytes", "preview", "peer", "peer_port", "sock", "attribution"}}},
       {"dns", {"net", {"name", "type", "dst", "port", "peer_port", "sock", "attribution"}}},

@@ -78,9 +78,11 @@ std::string display_path(const std::string& path, const std::string& home) {
 
 Timeline build_timeline(const Events& events, const Context& ctx) {
   // Sort by time, then by content, so the same events in any input order give the same result.
-  std::vector<std::pair<std::tuple<uint64_t, std::string, std::string, int, std::string>, const Event*>> order;
+  // The content key is the data's exact bytes (CBOR carries strings as they are): a string that
+  // is not UTF-8 neither throws, as dump() would, nor collides with another, as U+FFFD would.
+  std::vector<std::pair<std::tuple<uint64_t, std::string, std::string, int, std::vector<uint8_t>>, const Event*>> order;
   order.reserve(events.size());
-  for (const Event& e : events) order.push_back({{e.t_ns, e.source, e.kind, e.pid, e.data.dump()}, &e});
+  for (const Event& e : events) order.push_back({{e.t_ns, e.source, e.kind, e.pid, nlohmann::json::to_cbor(e.data)}, &e});
   std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
 
   Timeline tl;

@@ -32,6 +32,8 @@ inline bool ends_with(std::string_view s, std::string_view p) {
 }
 std::string lower(std::string_view s);
 std::string extension_of(std::string_view name);  // lower-cased, with the dot: ".pt"
+// An archive member name that lands outside the extraction directory (absolute, or `..` climbing out).
+bool member_path_escapes(std::string_view name);
 
 // Read-only mapping of a whole file: parsers get a string_view and never copy the file.
 class MappedFile {
@@ -108,6 +110,13 @@ using KeepMember = std::function<bool(const std::string& name, std::string_view 
 // (up to `max_member` bytes). Total decompression is bounded by `budget`.
 ArchiveListing read_archive(std::string_view bytes, ArchiveKind kind, const KeepMember& keep,
                             uint64_t max_member, uint64_t budget);
+// joblib < 0.10's compressed files: "ZF", the uncompressed length in hex left-justified to 19
+// characters (len(hex(2**64))), one more space under Python 2 ("...L"), then a zlib stream
+// (read_zfile in joblib/numpy_pickle_compat.py skips that space the same way).
+inline std::string_view legacy_joblib_stream(std::string_view b) {
+  if (b.size() <= 22) return {};
+  return b.substr(b[21] == ' ' ? 22 : 21);
+}
 // Decompresses a single gzip/bzip2/xz/lzma/zlib stream, producing at most `max_out` bytes.
 // Returns nullopt if `bytes` is not such a stream; `codec` names the one found.
 std::optional<std::string> decompress_stream(std::string_view bytes, uint64_t max_out, std::string& codec);
@@ -123,6 +132,15 @@ struct NpyHeader {
   std::string error;
 };
 NpyHeader parse_npy_header(std::string_view bytes);
+
+// ---- safetensors ---------------------------------------------------------------------------
+struct SafetensorsCheck {
+  bool valid = false;     // the header is consistent with the file: no code path
+  std::string error;      // why not, when the file starts like safetensors but is not valid
+  size_t tensors = 0, metadata = 0;
+};
+// nullopt when `b` (the whole file) does not even start like safetensors (u64 length, '{').
+std::optional<SafetensorsCheck> check_safetensors(std::string_view b);
 
 // ---- HDF5 / Keras --------------------------------------------------------------------------
 // Offset of the HDF5 superblock signature (searched at 0, 512, 1024, 2048, ...), if any.

@@ -21,6 +21,11 @@ bool is_archive_magic(std::string_view b) {
          (b.size() >= 262 && b.substr(257, 5) == "ustar");
 }
 
+// gzip, bzip2, xz: a compressed tar or a joblib stream; the sniffer decides which.
+bool is_compressed_magic(std::string_view b) {
+  return starts_with(b, "\x1f\x8b") || starts_with(b, "BZh") || starts_with(b, "\xfd" "7zXZ");
+}
+
 std::string join_member(const std::string& outer, const std::string& inner) {
   return outer.empty() ? inner : outer + "::" + inner;
 }
@@ -33,9 +38,9 @@ class Walker {
   void scan(std::string_view bytes, const std::string& member, int depth) {
     Sniff s = member.empty() ? r_.sniff : sniff_bytes(bytes, member);
     const std::string& f = s.format;
-    if (f == "pytorch-zip" || f == "torchscript" || f == "numpy-npz" || f == "zip") walk_zip(bytes, member, depth);
+    if (f == "pytorch-zip" || f == "torchscript" || f == "numpy-npz" || f == "zip" || f == "keras-v3") walk_zip(bytes, member, depth);
     else if (f == "7z") walk_archive(bytes, ArchiveKind::kSevenZip, member, depth);
-    else if (f == "tar" || (f == "pytorch-legacy" && bytes.size() >= 262 && bytes.substr(257, 5) == "ustar"))
+    else if (f == "tar" || f == "nemo" || (f == "pytorch-legacy" && bytes.size() >= 262 && bytes.substr(257, 5) == "ustar"))
       walk_archive(bytes, ArchiveKind::kTar, member, depth);
     else if (f == "pytorch-legacy") walk_legacy_torch(bytes, member);
     else if (f == "numpy-npy") walk_npy(bytes, member);
@@ -86,13 +91,13 @@ class Walker {
   static bool worth_opening(const std::string& name, std::string_view head) {
     std::string ext = extension_of(name);
     return kPickleExtensions.count(ext) || has_pickle_magic(head) || ext == ".npy" ||
-           starts_with(head, "\x93NUMPY") || is_archive_magic(head) || name == "config.json" ||
+           starts_with(head, "\x93NUMPY") || is_archive_magic(head) || is_compressed_magic(head) || name == "config.json" ||
            ends_with(name, "/config.json");
   }
 
   void scan_member(std::string_view data, const std::string& name, const std::string& full, int depth) {
     std::string ext = extension_of(name);
-    if (is_archive_magic(data)) {
+    if (is_archive_magic(data) || is_compressed_magic(data)) {
       anomaly(full, "nested archive");
       if (depth + 1 < kMaxNesting) scan(data, full, depth + 1);
       else anomaly(full, "nesting deeper than 3; not opened");
@@ -113,6 +118,7 @@ class Walker {
       std::string full = join_member(member, m.name);
       r_.members.push_back(full);
       ours.insert(m.name);
+      if (member_path_escapes(m.name)) anomaly(full, "path traversal: the member name leaves the extraction directory");
       if (!spend(m.size, full)) break;
       ZipData head = read_zip_member(bytes, m, 64, max_bytes_);
       if (!head.error.empty()) anomaly(full, head.error);
@@ -149,6 +155,7 @@ class Walker {
     for (const auto& e : l.entries) {
       std::string full = join_member(member, e.name);
       r_.members.push_back(full);
+      if (member_path_escapes(e.name)) anomaly(full, "path traversal: the member name leaves the extraction directory");
       if (e.encrypted) anomaly(full, "encrypted");
       if (!e.error.empty()) anomaly(full, e.error);
       if (!e.kept) continue;
@@ -187,10 +194,7 @@ class Walker {
   void walk_compressed(std::string_view bytes, const std::string& member) {
     std::string codec;
     std::string_view stream = bytes;
-    if (starts_with(bytes, "ZF")) {
-      size_t z = bytes.find('\x78', 2);
-      if (z != std::string_view::npos) stream = bytes.substr(z);
-    }
+    if (starts_with(bytes, "ZF")) stream = legacy_joblib_stream(bytes);
     auto plain = decompress_stream(stream, max_bytes_, codec);
     if (!plain) {
       anomaly(member, "compressed stream could not be decoded");

@@ -13,12 +13,16 @@
 namespace modelvet::prescan {
 
 // Format ids: "pickle", "pytorch-zip", "pytorch-legacy", "torchscript", "numpy-npy", "numpy-npz",
-// "joblib", "dill", "keras-h5", "hdf5", "paddle", "savedmodel", "7z", "zip", "tar", "empty",
-// "unknown". Loader ids: pickle, torch, joblib, dill, numpy, keras-h5, paddle, savedmodel, or "".
+// "joblib", "dill", "keras-h5", "hdf5", "paddle", "savedmodel", "7z", "zip", "tar", "nemo",
+// "safetensors", "empty", "unknown". Loader ids: pickle, torch, joblib, dill, numpy, keras-h5,
+// paddle, savedmodel, archive (tar, nemo, zips of models: each member by content), or "".
 struct Sniff {
   std::string format = "unknown";
   std::string loader;
   std::vector<std::string> notes;
+  // Set when the content itself proves no victim's loader runs code from it (a valid
+  // safetensors header, an HDF5 file of plain data): the reason, and no detonation is needed.
+  std::string no_code_path;
 };
 
 // Content first; the extension only breaks ties between identical bytes (pickle vs paddle).
@@ -74,5 +78,13 @@ struct Report {
 };
 
 Report prescan_file(const std::string& path, uint64_t max_bytes = 256ull << 20);
+
+// Files beside `path` that its format reaches by name when a victim loads it: legacy joblib's
+// multi-file dumps (`X.pkl` + `X.pkl_01.npy`, `X.gz` + `X.gz_01.npy.z`). Bounded in count and bytes.
+struct Siblings {
+  std::vector<std::string> paths;
+  std::vector<std::string> notes;  // what was left out, and why
+};
+Siblings model_siblings(const std::string& path, const Report& report);
 
 }  // namespace modelvet::prescan

@@ -40,8 +40,9 @@ Sniff classify_zip(std::string_view bytes) {
   if (has_constants && has_code) s = make("torchscript", "torch");
   else if (has_data_pkl) s = make("pytorch-zip", "torch");
   else if (all_npy) s = make("numpy-npz", "numpy");
-  else s = make("zip", "");
-  if (s.format == "zip" && keras_v3) s.notes.push_back("looks like a Keras v3 archive (config.json)");
+  else if (keras_v3) s = make("keras-v3", "keras-h5");  // the Keras emulation reads config.json of a zip
+  else s = make("zip", "archive");  // any other zip: every member opened by content, nested ones too
+  if (s.format == "keras-v3") s.notes.push_back("Keras v3 archive (config.json)");
   s.notes.push_back(fmt::format("{} zip members", z.members.size()));
   for (const auto& a : z.anomalies) s.notes.push_back("zip: " + a);
   return s;
@@ -68,16 +69,79 @@ Sniff classify_7z(std::string_view bytes) {
   return s;
 }
 
-Sniff classify_tar(std::string_view bytes) {
+std::string_view base_name(std::string_view name) {
+  size_t slash = name.find_last_of('/');
+  return slash == std::string_view::npos ? name : name.substr(slash + 1);
+}
+
+// A tar (plain or compressed; libarchive detects the filter): torch's oldest format, a NeMo
+// model, or any other tar, whose members the harness's archive loader opens by content.
+Sniff classify_tar(std::string_view bytes, std::string_view name_hint, const std::string& codec) {
   ArchiveListing l = read_archive(bytes, ArchiveKind::kTar, nullptr, 0, kSniffDecompressBytes);
   std::set<std::string> names;
-  for (const auto& e : l.entries) names.insert(e.name);
+  bool nemo_weights = false, nemo_config = false;
+  std::vector<std::string> escaping;
+  for (const auto& e : l.entries) {
+    std::string_view n = e.name;
+    while (starts_with(n, "./")) n.remove_prefix(2);
+    names.insert(std::string(n));
+    nemo_weights |= base_name(n) == "model_weights.ckpt";
+    nemo_config |= base_name(n) == "model_config.yaml";
+    if (member_path_escapes(e.name)) escaping.push_back(e.name);
+  }
+  Sniff s;
   // torch's oldest format: a tar of sys_info, pickle, storages and tensors.
-  Sniff s = names.count("pickle") && (names.count("sys_info") || names.count("storages"))
-                ? make("pytorch-legacy", "torch")
-                : make("tar", "");
-  if (s.format == "pytorch-legacy") s.notes.push_back("legacy torch tar (sys_info, pickle, storages, tensors)");
-  s.notes.push_back(fmt::format("{} tar members", l.entries.size()));
+  if (codec.empty() && names.count("pickle") && (names.count("sys_info") || names.count("storages"))) {
+    s = make("pytorch-legacy", "torch");
+    s.notes.push_back("legacy torch tar (sys_info, pickle, storages, tensors)");
+  } else if (nemo_weights && (nemo_config || extension_of(name_hint) == ".nemo")) {
+    s = make("nemo", "archive");
+    s.notes.push_back("NeMo archive: restore_from extracts it and torch.loads model_weights.ckpt");
+  } else {
+    s = make("tar", "archive");
+  }
+  if (!codec.empty()) s.notes.push_back(codec + "-compressed tar");
+  s.notes.push_back(fmt::format("{} tar members{}", l.entries.size(), l.errors.empty() ? "" : " listed before: " + l.errors.front()));
+  for (const auto& e : escaping) s.notes.push_back("path traversal: member '" + e + "' leaves the extraction directory");
+  return s;
+}
+
+// A zip end record near the end: zipfile-based loaders (Keras's is_zipfile) would see a zip.
+bool has_trailing_zip(std::string_view b) {
+  size_t from = b.size() > 65557 ? b.size() - 65557 : 0;
+  return b.substr(from).find(std::string_view("PK\x05\x06", 4)) != std::string_view::npos;
+}
+
+// safetensors: valid means no loader runs code from it; anything else is not vouched for.
+Sniff classify_safetensors(std::string_view b, const SafetensorsCheck& c) {
+  Sniff s = make("safetensors", "");
+  if (!c.valid) {
+    s.notes.push_back("safetensors header invalid: " + c.error);
+  } else if (has_trailing_zip(b) || find_hdf5_signature(b)) {
+    s.notes.push_back("valid safetensors header, but the file also holds a zip end record or an HDF5 superblock (polyglot)");
+  } else {
+    s.no_code_path = "safetensors: header valid, no code path";
+    s.notes.push_back(fmt::format("{} tensors, {} metadata entries; header and offsets consistent", c.tensors, c.metadata));
+  }
+  return s;
+}
+
+// HDF5 with no Keras model in it: h5py reads datasets and attributes without running code.
+// PyTables (pandas.read_hdf) pickles object columns and attributes, so its files are not plain data.
+Sniff classify_hdf5_data(std::string_view b) {
+  Sniff s = make("hdf5", "");
+  for (const char* marker : {"PYTABLES_FORMAT_VERSION", "pandas_type", "pandas_version"}) {
+    if (b.find(marker) != std::string_view::npos) {
+      s.notes.push_back(std::string("PyTables/pandas HDF5 (") + marker + "): pandas.read_hdf unpickles object data; no loader here");
+      return s;
+    }
+  }
+  if (has_trailing_zip(b)) {
+    s.notes.push_back("HDF5 with a zip end record at its end (polyglot)");
+    return s;
+  }
+  s.no_code_path = "data file: no victim's loader runs code from it";
+  s.notes.push_back("HDF5 data (no model_config): h5py reads it without running code");
   return s;
 }
 
@@ -113,18 +177,37 @@ Sniff classify_pickle(std::string_view bytes, std::string_view name_hint) {
   return s;
 }
 
+// A compressed stream that is neither a pickle nor a tar: text (sklearn's OpenML .json.gz and
+// .arff.gz, CSVs), or the raw array bytes of a legacy joblib `.npy.z` (read with frombuffer),
+// is data; anything else is not vouched for.
+Sniff classify_compressed_data(const std::string& plain, const std::string& codec, bool legacy) {
+  Sniff s = make("compressed", "");
+  std::string_view head = std::string_view(plain).substr(0, 4096);
+  bool text = !head.empty() && head.find('\0') == std::string_view::npos;
+  for (char c : head) text &= uint8_t(c) >= 0x09;
+  if (legacy) {
+    s.no_code_path = "data file: no victim's loader runs code from it";
+    s.notes.push_back("legacy joblib (< 0.10) ZF zlib stream of raw array bytes (a *.npy.z sibling): read with frombuffer, never unpickled");
+  } else if (text) {
+    s.no_code_path = "data file: no victim's loader runs code from it";
+    s.notes.push_back(codec + "-compressed text");
+  } else {
+    s.notes.push_back(codec + "-compressed stream of unrecognised binary content");
+  }
+  return s;
+}
+
 // joblib's compressors: zlib, gzip, bz2, xz, lzma around a pickle (legacy joblib: "ZF" prefix).
 std::optional<Sniff> classify_compressed(std::string_view bytes, std::string_view name_hint) {
   std::string codec;
   std::string_view stream = bytes;
   bool legacy = starts_with(bytes, "ZF");
-  if (legacy) {  // "ZF" + hex length padded to 16 chars, then a zlib stream
-    size_t z = bytes.find('\x78', 2);
-    if (z == std::string_view::npos || z > 32) return std::nullopt;
-    stream = bytes.substr(z);
-  }
+  if (legacy) stream = legacy_joblib_stream(bytes);
   auto plain = decompress_stream(stream, kSniffDecompressBytes, codec);
-  if (!plain || !looks_like_pickle(*plain)) return std::nullopt;
+  // A compressed tar (model.tar.gz) is an archive, whatever its first bytes look like to a pickle test.
+  if (plain && !legacy && plain->size() >= 262 && plain->substr(257, 5) == "ustar") return classify_tar(bytes, name_hint, codec);
+  if (plain && !looks_like_pickle(*plain)) return classify_compressed_data(*plain, codec, legacy);
+  if (!plain) return std::nullopt;
   Sniff inner = classify_pickle(*plain, name_hint);
   Sniff s = make("joblib", "joblib");
   s.notes.push_back(fmt::format("{}-compressed pickle{}", codec, legacy ? " (legacy joblib ZF format)" : ""));
@@ -152,14 +235,19 @@ Sniff sniff_bytes(std::string_view b, std::string_view name_hint) {
     if (!h.error.empty()) s.notes.push_back("npy: " + h.error);
     return s;
   }
+  if (auto st = check_safetensors(b)) {
+    Sniff s = classify_safetensors(b, *st);
+    if (extension_of(name_hint) != ".safetensors") s.notes.push_back("safetensors content named " + std::string(base_name(name_hint)));
+    return s;
+  }
   auto hdf5 = find_hdf5_signature(b.substr(0, 8));
-  if (b.size() >= 262 && b.substr(257, 5) == "ustar") return classify_tar(b);
+  if (b.size() >= 262 && b.substr(257, 5) == "ustar") return classify_tar(b, name_hint, "");
   if (!hdf5 && looks_like_pickle(b)) return classify_pickle(b, name_hint);
   if (!hdf5) hdf5 = find_hdf5_signature(b);
   if (hdf5) {
     KerasConfig k = scan_keras_config(b);
     bool keras = k.found || b.find("model_config") != std::string_view::npos;
-    Sniff s = keras ? make("keras-h5", "keras-h5") : make("hdf5", "");
+    Sniff s = keras ? make("keras-h5", "keras-h5") : classify_hdf5_data(b);
     if (*hdf5) s.notes.push_back(fmt::format("HDF5 superblock at offset {} (user block before it)", *hdf5));
     if (k.found) s.notes.push_back(fmt::format("model_config with {} layer classes", k.layer_classes.size()));
     return s;
@@ -197,7 +285,13 @@ Sniff sniff_file(const std::string& path) {
     return s;
   }
   try {
-    return sniff_bytes(f.view().substr(0, 256u << 20), path);
+    // safetensors offsets are checked against the whole file, however large (only its header is read).
+    if (f.view().size() > (256u << 20))
+      if (auto st = check_safetensors(f.view())) return classify_safetensors(f.view(), *st);
+    Sniff s = sniff_bytes(f.view().substr(0, 256u << 20), path);
+    if (s.format != "safetensors" && extension_of(path) == ".safetensors")
+      s.notes.push_back("named .safetensors but the content is " + s.format);
+    return s;
   } catch (const std::exception& e) {  // a parser bug must not take the verifier down
     Sniff s = make("unknown", "");
     s.notes.push_back(std::string("sniffing stopped by an internal error: ") + e.what());

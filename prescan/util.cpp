@@ -27,6 +27,23 @@ std::string extension_of(std::string_view name) {
   return dot == std::string_view::npos || dot == 0 ? std::string() : lower(base.substr(dot));
 }
 
+bool member_path_escapes(std::string_view name) {
+  if (starts_with(name, "/") || starts_with(name, "\\")) return true;
+  int depth = 0;
+  while (!name.empty()) {
+    size_t slash = name.find_first_of("/\\");
+    std::string_view part = name.substr(0, slash);
+    if (part == "..") {
+      if (--depth < 0) return true;
+    } else if (!part.empty() && part != ".") {
+      ++depth;
+    }
+    if (slash == std::string_view::npos) break;
+    name.remove_prefix(slash + 1);
+  }
+  return false;
+}
+
 MappedFile::MappedFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {

@@ -145,7 +145,8 @@ void wait_pidfd(int pidfd, int ms) {
   unsigned long long supervisor_start = 0;
   // The staging dir's name records its owner: the supervisor that forked this bridge.
   if (!staging_owner(p.rootfs.staging, &supervisor, &supervisor_start)) supervisor = getppid();
-  if (getppid() != supervisor) _exit(127);  // the supervisor died before PR_SET_PDEATHSIG took
+  // The supervisor (or the zygote it asked) died before PR_SET_PDEATHSIG took.
+  if (getppid() != (p.zygote ? p.zygote : supervisor)) _exit(127);
   for (int fd : p.supervisor_ends) close(fd);
   int lifeline[2];
   if (pipe2(lifeline, O_CLOEXEC) != 0) child_fail(p.status_w, fmt::format("pipe: {}", strerror(errno)));
@@ -172,7 +173,12 @@ void wait_pidfd(int pidfd, int ms) {
   int wstatus = 0;
   while (waitpid(init, &wstatus, 0) < 0 && errno == EINTR) {
   }
-  _exit(WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus));
+  int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  if (p.exit_w >= 0) {  // a zygote's bridge: the supervisor is not its parent and cannot wait for it
+    std::string line = fmt::format("exit {}\n", code);
+    (void)!write(p.exit_w, line.data(), line.size());
+  }
+  _exit(code);
 }
 
 }  // namespace modelvet::sandbox

@@ -97,6 +97,12 @@ JailCgroup& JailCgroup::operator=(JailCgroup&& o) noexcept {
 
 JailCgroup::~JailCgroup() { kill_and_remove(); }
 
+JailCgroup JailCgroup::for_joining(std::string path) {
+  JailCgroup c;
+  c.path_ = std::move(path);  // no dir_fd_: valid() is false and the destructor removes nothing
+  return c;
+}
+
 uint64_t JailCgroup::id() const {
   struct stat st{};
   if (dir_fd_ < 0 || ::fstat(dir_fd_, &st) != 0) return 0;
@@ -172,6 +178,13 @@ V1Limits& V1Limits::operator=(V1Limits&& o) noexcept {
 }
 
 V1Limits::~V1Limits() { remove(); }
+
+V1Limits V1Limits::for_joining(std::string pids_dir, std::string memory_dir) {
+  V1Limits v;
+  v.pids_dir_ = std::move(pids_dir);
+  v.memory_dir_ = std::move(memory_dir);
+  return v;
+}
 
 void V1Limits::remove() {
   // The jail's processes are gone by now (cgroup v2 kill); a few retries cover the reaping lag.

@@ -14,6 +14,9 @@ class JailCgroup {
  public:
   // Creates <cgroup2>/modelvet/<name>. Empty path on failure (*error says why).
   static JailCgroup create(const std::string& name, std::string* error);
+  // Another process's handle on a cgroup made by create(): only add_self() works (a zygote's
+  // bridge joins the jail's cgroup by path); it removes nothing when destroyed.
+  static JailCgroup for_joining(std::string path);
   JailCgroup() = default;
   JailCgroup(JailCgroup&&) noexcept;
   JailCgroup& operator=(JailCgroup&&) noexcept;
@@ -45,6 +48,8 @@ std::vector<std::string> jail_cgroup_dirs(const std::string& name);
 class V1Limits {
  public:
   static V1Limits create(const std::string& name, uint64_t max_pids, uint64_t max_memory);
+  // As JailCgroup::for_joining. Destroying it would remove the dirs: the bridge only _exits.
+  static V1Limits for_joining(std::string pids_dir, std::string memory_dir);
   V1Limits() = default;
   V1Limits(V1Limits&&) noexcept;
   V1Limits& operator=(V1Limits&&) noexcept;
@@ -53,6 +58,8 @@ class V1Limits {
   bool memory_limit_hit() const;       // memory.failcnt > 0
   bool pids_limit_hit() const;         // pids.events max > 0
   std::string describe() const;        // "pids,memory" or ""
+  const std::string& pids_dir() const { return pids_dir_; }
+  const std::string& memory_dir() const { return memory_dir_; }
 
  private:
   void remove();

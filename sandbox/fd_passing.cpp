@@ -5,17 +5,17 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <vector>
 
 namespace modelvet::sandbox {
 namespace {
 constexpr size_t kMaxFds = 8;
-constexpr size_t kMaxText = 512;
 }  // namespace
 
 bool send_fds(int socket_fd, const std::vector<int>& fds, const std::string& text) {
-  if (fds.size() > kMaxFds || text.empty()) return false;
+  if (fds.size() > kMaxFds || text.empty()) return false;  // the receiver's max_text bounds the text
   alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))] = {};
-  iovec iov{const_cast<char*>(text.data()), std::min(text.size(), kMaxText)};
+  iovec iov{const_cast<char*>(text.data()), text.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -31,12 +31,13 @@ bool send_fds(int socket_fd, const std::vector<int>& fds, const std::string& tex
   return sendmsg(socket_fd, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(iov.iov_len);
 }
 
-bool receive_fds(int socket_fd, size_t max_fds, int timeout_ms, std::vector<int>* fds, std::string* text) {
+bool receive_fds(int socket_fd, size_t max_fds, int timeout_ms, std::vector<int>* fds, std::string* text,
+                 size_t max_text) {
   pollfd pfd{socket_fd, POLLIN, 0};
   if (poll(&pfd, 1, timeout_ms) <= 0) return false;
-  char buf[kMaxText];
+  std::vector<char> buf(max_text);
   alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))] = {};
-  iovec iov{buf, sizeof buf};
+  iovec iov{buf.data(), buf.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -44,7 +45,7 @@ bool receive_fds(int socket_fd, size_t max_fds, int timeout_ms, std::vector<int>
   msg.msg_controllen = sizeof control;
   ssize_t n = recvmsg(socket_fd, &msg, MSG_CMSG_CLOEXEC);
   if (n <= 0) return false;
-  text->assign(buf, n);
+  text->assign(buf.data(), n);
   fds->clear();
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;

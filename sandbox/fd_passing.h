@@ -9,11 +9,15 @@
 
 namespace modelvet::sandbox {
 
+inline constexpr size_t kMaxFdText = 512;
+
 // Sends fds with a short text (an error, or "ok"); true when the message went out whole.
 bool send_fds(int socket_fd, const std::vector<int>& fds, const std::string& text);
 
 // Receives up to max_fds descriptors (marked close-on-exec) and the text sent with them, or
 // waits up to timeout_ms and returns false (EOF, timeout, or a malformed message).
-bool receive_fds(int socket_fd, size_t max_fds, int timeout_ms, std::vector<int>* fds, std::string* text);
+// max_text bounds the text (longer messages are refused as malformed).
+bool receive_fds(int socket_fd, size_t max_fds, int timeout_ms, std::vector<int>* fds, std::string* text,
+                 size_t max_text = kMaxFdText);
 
 }  // namespace modelvet::sandbox

@@ -19,15 +19,18 @@
 #include <optional>
 
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include "sandbox/cgroup.h"
 #include "sandbox/channels.h"
 #include "sandbox/fd_passing.h"
 #include "sandbox/jail_child.h"
 #include "sandbox/ns_check.h"
+#include "sandbox/pid_lookup.h"
 #include "sandbox/rootfs.h"
 #include "sandbox/seccomp_filter.h"
 #include "sandbox/staging.h"
+#include "sandbox/zygote.h"
 
 namespace modelvet::sandbox {
 namespace fs = std::filesystem;
@@ -54,6 +57,18 @@ std::vector<std::string> harness_env(const Decoys& decoys) {
       "HOSTNAME=" + std::string(kJailHostname), "PWD=" + jail_model_dir(), "TERM=xterm-256color",
   };
   for (const auto& [name, value] : decoys.env) env.push_back(name + "=" + value);
+  if (kSanitizerBuild) {
+    // The harness is this binary exec'd with a clean environment: its sanitizer options are
+    // set here, for the harness process only. LeakSanitizer is off in it: embedded CPython
+    // keeps interned objects past Py_FinalizeEx by design, and the leak check stops the world
+    // with ptrace, which the jail's seccomp filter denies (and the tracer would record).
+    // symbolize=0: a report must not spawn llvm-symbolizer inside the traced jail.
+    const char* asan = getenv("ASAN_OPTIONS");
+    const char* ubsan = getenv("UBSAN_OPTIONS");
+    env.push_back(std::string("ASAN_OPTIONS=") + (asan ? std::string(asan) + ":" : "") + "detect_leaks=0:symbolize=0");
+    env.push_back(std::string("UBSAN_OPTIONS=") + (ubsan ? std::string(ubsan) + ":" : "") +
+                  "halt_on_error=1:print_stacktrace=1:symbolize=0");
+  }
   return env;
 }
 
@@ -84,6 +99,8 @@ class Jail {
  private:
   bool fail(std::string why);
   bool kill_jail();
+  int reap_bridge();
+  void identify_harness();
   void append_events(const char* buf, ssize_t n);
   void close_pidfds();
 
@@ -98,8 +115,10 @@ class Jail {
   JailCgroup cgroup_;
   V1Limits v1_;
   SeccompProgram seccomp_;
-  Pipe status_, go_, events_, output_, handoff_;
+  Pipe status_, go_, events_, output_, handoff_, exit_;
   pid_t bridge_ = -1;
+  bool harness_identified_ = false;
+  bool bridge_is_child_ = true;  // false when a zygote forked it: its exit code comes on exit_
   int bridge_pidfd_ = -1, init_pidfd_ = -1;
   std::string status_buf_, event_buf_;
   size_t event_bytes_ = 0;
@@ -113,7 +132,7 @@ bool Jail::fail(std::string why) {
 
 // 1. The staging tree: generated /etc, the model's private copy, the decoy home.
 bool Jail::stage() {
-  return staging_.create(&out_.error) && fill_staging(staging_, cfg_.model_path, uid_, &out_.decoys, &out_.error);
+  return staging_.create(&out_.error) && fill_staging(staging_, cfg_.model_path, uid_, &out_.decoys, &out_.error, cfg_.model_siblings);
 }
 
 // 2. What the children only copy: the cgroups (root), the seccomp program, the pipes.
@@ -124,9 +143,10 @@ bool Jail::prepare_host() {
     if (!cgroup_.valid()) return false;
     v1_ = V1Limits::create(name, cfg_.limits.processes, cfg_.limits.memory);
   }
-  seccomp_ = SeccompProgram::build(&out_.error);
+  seccomp_ = cfg_.test_only_seccomp ? *cfg_.test_only_seccomp : SeccompProgram::build(&out_.error);
   if (!seccomp_.valid()) return false;
-  if (!status_.open() || !go_.open() || !events_.open() || !output_.open() || !handoff_.open_socket_pair())
+  if (!status_.open() || !go_.open() || !events_.open() || !output_.open() || !handoff_.open_socket_pair() ||
+      (cfg_.zygote && !exit_.open()))
     return fail(fmt::format("pipe: {}", strerror(errno)));
   return true;
 }
@@ -143,14 +163,22 @@ bool Jail::fork_bridge() {
   plan.argv.push_back("modelvet");
   for (const auto& a : cfg_.harness_args)
     plan.argv.push_back(a == "{model}" ? jail_model_dir() + "/" + model_name_ : a);
-  bridge_ = fork();
+  if (cfg_.zygote) {
+    plan.exit_w = exit_.w;
+    std::string why;
+    bridge_ = cfg_.zygote->spawn_bridge(plan, &why);
+    bridge_is_child_ = bridge_ < 0;
+    out_.launch = bridge_ > 0 ? "zygote " + cfg_.zygote->name() : "exec (" + why + ")";
+    plan.exit_w = -1;
+  }
+  if (bridge_is_child_) bridge_ = fork();
   if (bridge_ < 0) {
     close(exe_fd);
     return fail(fmt::format("fork: {}", strerror(errno)));
   }
   if (bridge_ == 0) jail_bridge(plan);
   close(exe_fd);
-  status_.close_w(), go_.close_r(), events_.close_w(), output_.close_w(), handoff_.close_w();
+  status_.close_w(), go_.close_r(), events_.close_w(), output_.close_w(), handoff_.close_w(), exit_.close_w();
   bridge_pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, bridge_, 0));
   out_.handle.user_namespace = rootless_;
   return true;
@@ -251,7 +279,7 @@ void Jail::abort_setup() {
   go_.close_w();  // the jail's pid 1 reads EOF and exits without running anything
   kill_jail();
   if (bridge_pidfd_ >= 0) syscall(SYS_pidfd_send_signal, bridge_pidfd_, SIGKILL, nullptr, 0);  // its death kills the init
-  waitpid(bridge_, nullptr, 0);
+  if (bridge_is_child_) waitpid(bridge_, nullptr, 0);  // else the zygote reaps it
   close_pidfds();
 }
 
@@ -259,6 +287,18 @@ void Jail::append_events(const char* buf, ssize_t n) {
   event_bytes_ += n;
   if (event_bytes_ <= cfg_.max_event_bytes) event_buf_.append(buf, n);
   else out_.events_truncated = true;
+  if (!harness_identified_) identify_harness();
+}
+
+// The harness's first line carries its pid in the jail; while it lives, /proc maps that to the
+// host pid the kernel's events carry (a harness forked from a zygote has no exec to tell it by).
+void Jail::identify_harness() {
+  size_t nl = event_buf_.find('\n');
+  if (nl == std::string::npos) return;
+  harness_identified_ = true;
+  auto first = nlohmann::json::parse(event_buf_.substr(0, nl), nullptr, false);
+  if (first.is_object() && first.contains("pid") && first["pid"].is_number_integer())
+    out_.harness_host_pid = host_pid_of(out_.handle.pidns_inode, first["pid"].get<pid_t>());
 }
 
 // 9. The harness's events and output until it exits or the wall clock runs out; then whatever
@@ -308,11 +348,9 @@ void Jail::collect() {
 void Jail::teardown() {
   auto t_down = Clock::now();
   bool cgroup_clean = kill_jail();
-  int wstatus = 0;
-  waitpid(bridge_, &wstatus, 0);
+  int code = reap_bridge();
   close_pidfds();
   bool processes_gone = pid_namespace_empty(out_.handle.pidns_inode);
-  int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
   if (code > 128 && code < 128 + 65) {
     out_.term_signal = code - 128;
     std::string limit = limit_for_signal(out_.term_signal);
@@ -328,6 +366,24 @@ void Jail::teardown() {
   bool staging_clean = staging_.remove();
   out_.clean_teardown = cgroup_clean && processes_gone && staging_clean;
   out_.teardown_ms = ms_since(t_down);
+}
+
+// The bridge's exit code (the harness's, or 128+signal). A zygote's bridge writes it on the
+// exit pipe before it exits; none there (it was killed) reads as SIGKILL.
+int Jail::reap_bridge() {
+  if (bridge_is_child_) {
+    int wstatus = 0;
+    waitpid(bridge_, &wstatus, 0);
+    return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  }
+  if (bridge_pidfd_ >= 0) {
+    pollfd gone{bridge_pidfd_, POLLIN, 0};
+    poll(&gone, 1, 2000);
+  }
+  std::string buf;
+  std::optional<std::string> line = read_status_line(exit_.r, buf, 1000);
+  if (line && line->rfind("exit ", 0) == 0) return std::atoi(line->c_str() + 5);
+  return 128 + SIGKILL;
 }
 
 void Jail::split_event_lines() {

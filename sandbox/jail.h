@@ -28,14 +28,26 @@ bool rootless_jails();
 // What the reports call the isolation: "namespaces+seccomp", or "userns+namespaces+seccomp".
 std::string isolation_label();
 
+class SeccompProgram;
+class Zygote;
+
 struct JailConfig {
   std::string model_path;                 // host path; a private read-only copy goes in
+  // Files beside the model that its format reaches by name (legacy joblib's *.pkl_01.npy, ONNX
+  // external data, shards): copied next to it, read-only, so the load sees what a victim's does.
+  std::vector<std::string> model_siblings;
   std::string exe_path = "/proc/self/exe";  // the harness binary, exec'd inside the jail
   std::vector<std::string> harness_args;  // argv[1..]; "{model}" becomes the model's jail path
   Limits limits;
   int timeout_ms = 30000;                 // wall clock from exec of the harness
   int slot = 0;                           // distinct per concurrent jail
   size_t max_event_bytes = 16u << 20;     // cap on what the harness may report
+  // Fork the jail from this zygote (sandbox/zygote.h) instead of exec'ing a fresh harness; a
+  // zygote that cannot serve the request falls back to the fresh exec (JailOutcome::launch).
+  Zygote* zygote = nullptr;
+  // Tests only (tests/test_sandbox_seccomp_jail.cpp compares the jail's filter with none): a
+  // program loaded instead of the jail's own. No product code sets it (that test greps for it).
+  const SeccompProgram* test_only_seccomp = nullptr;
 };
 
 // What the supervisor's observers (the tracer) need before the sample's first instruction.
@@ -67,6 +79,8 @@ struct JailOutcome {
   Decoys decoys;
   JailHandle handle;
   bool clean_teardown = false;   // no process, cgroup or staging dir left behind (checked)
+  pid_t harness_host_pid = 0;    // host pid of the process that sent the first harness event (0: not found)
+  std::string launch = "exec";   // "exec", "zygote <name>", or "exec (zygote <name> failed: …)"
   uint64_t exec_t_ns = 0;        // CLOCK_MONOTONIC when the harness was released
   double setup_ms = 0, run_ms = 0, teardown_ms = 0;
 };

@@ -3,6 +3,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,12 @@ struct ChildPlan {
   gid_t host_gid;
   const JailCgroup* cgroup;    // root only
   const V1Limits* v1;
+  // Forked by a zygote (sandbox/zygote.h) instead of the supervisor: the bridge's parent is the
+  // zygote, its exit code goes out on exit_w (the supervisor cannot wait for a grandchild), and
+  // the harness is not exec'd but run in the already-initialised process by in_process_harness.
+  pid_t zygote = 0;
+  int exit_w = -1;
+  std::function<int(const std::vector<std::string>& argv, const std::vector<std::string>& envp)> in_process_harness;
 };
 
 // Child side: report a failed step to the supervisor ("error <step>") and die. Only write()

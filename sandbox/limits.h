@@ -16,6 +16,16 @@ struct Limits {
   uint64_t home_bytes = 64ull << 20;     // tmpfs size of the decoy home
 };
 
+// A sanitizer build (-DMODELVET_SANITIZE=ON, scripts/sanitize.sh; or the fuzz tree) cannot live
+// under RLIMIT_AS: the harness is this binary exec'd in the jail, and ASan reserves terabytes of
+// shadow address space as it starts. There no address-space limit is set and the cgroup memory
+// limit is the only memory bound (rootless jails have none); reports and doctor say so.
+#ifdef MODELVET_SANITIZER_BUILD
+inline constexpr bool kSanitizerBuild = true;
+#else
+inline constexpr bool kSanitizerBuild = false;
+#endif
+
 // Applies the rlimits to the calling process. Async-signal-safe. Returns the name of the
 // limit that could not be set, or nullptr when all were.
 const char* apply_rlimits(const Limits& limits);

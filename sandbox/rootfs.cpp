@@ -5,14 +5,19 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sendfile.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <filesystem>
+#include <vector>
 
 #include <fmt/core.h>
 
 #include "sandbox/decoys.h"
+#include "sandbox/workstation.h"
 
 namespace modelvet::sandbox {
 namespace fs = std::filesystem;
@@ -61,13 +66,44 @@ class Steps {
     if (::symlink(target.c_str(), link.c_str()) == 0) return true;
     return fail("symlink " + link);
   }
+  // A copy owned by uid:gid with the source's modification times (a lived-in home's files are
+  // months old); directories last, deepest first, since filling them touched their times.
   bool copy_tree(const std::string& from, const std::string& to, int uid, int gid) {
     std::error_code ec;
     fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
     if (ec) return fail("copy " + from + ": " + ec.message());
-    for (auto it = fs::recursive_directory_iterator(to, ec); !ec && it != fs::recursive_directory_iterator(); ++it)
+    std::vector<fs::path> dirs;
+    for (auto it = fs::recursive_directory_iterator(to, ec); !ec && it != fs::recursive_directory_iterator(); ++it) {
       if (::lchown(it->path().c_str(), uid, gid) != 0) return fail("chown " + it->path().string());
+      if (it->is_directory() && !it->is_symlink()) dirs.push_back(it->path());
+      else copy_times(fs::path(from) / fs::relative(it->path(), to), it->path());
+    }
+    for (auto d = dirs.rbegin(); d != dirs.rend(); ++d) copy_times(fs::path(from) / fs::relative(*d, to), *d);
     return ::chown(to.c_str(), uid, gid) == 0 || fail("chown " + to);
+  }
+  static void copy_times(const fs::path& src, const fs::path& dst) {
+    struct stat st{};
+    if (::lstat(src.c_str(), &st) != 0) return;
+    const timespec times[2] = {st.st_atim, st.st_mtim};
+    ::utimensat(AT_FDCWD, dst.c_str(), times, AT_SYMLINK_NOFOLLOW);
+  }
+  // A private copy of an open file (a hard link where the kernel allows one).
+  bool copy_fd_to(int fd, const std::string& dst) {
+    const std::string src = fmt::format("/proc/self/fd/{}", fd);
+    if (::linkat(AT_FDCWD, src.c_str(), AT_FDCWD, dst.c_str(), AT_SYMLINK_FOLLOW) == 0) return true;
+    int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) return fail("open " + src);
+    struct stat st{};
+    int out = ::fstat(in, &st) == 0 ? ::open(dst.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, st.st_mode & 0777) : -1;
+    bool ok = out >= 0;
+    for (off_t left = st.st_size; ok && left > 0;) {
+      ssize_t n = ::sendfile(out, in, nullptr, size_t(left));
+      ok = n > 0;
+      left -= n;
+    }
+    ::close(in);
+    if (out >= 0) ::fchmod(out, st.st_mode & 0777), ::close(out);  // the mode exec will check, umask aside
+    return ok || fail("copy " + src + " to " + dst);
   }
   bool fail(const std::string& what) {
     *error_ = fmt::format("{}: {}", what, strerror(errno));
@@ -90,51 +126,125 @@ bool mount_system(Steps& s, const RootfsPlan& plan, const std::string& root) {
   return true;
 }
 
-// /proc of the jail's own pid namespace; /sys read-only.
-bool mount_kernel_views(Steps& s, const std::string& root) {
+// The workstation's programs: the decoys first on PATH (hiding whatever the host keeps in
+// /usr/local/bin), the harness as a conda python, the session's runtime dir.
+bool mount_workstation_programs(Steps& s, const RootfsPlan& plan, const std::string& root) {
+  if (fs::is_directory(root + "/usr/local/bin") &&
+      !s.bind_readonly(plan.staging + "/" + kStagedPrograms, root + "/usr/local/bin"))
+    return false;
+  const std::string loader = root + kLoaderPath, staged = plan.staging + "/" + kStagedLoader;
+  if (plan.exe_fd < 0) return s.fail("no harness binary to stage");
+  if (!s.copy_fd_to(plan.exe_fd, staged) || !s.mkdir(fs::path(loader).parent_path().string()) || !s.touch(loader) ||
+      !s.bind_readonly(staged, loader))
+    return false;
+  const std::string run_user = fmt::format("{}/run/user/{}", root, plan.uid);
+  return s.mkdir(run_user, 0700) && (::chown(run_user.c_str(), plan.uid, plan.gid) == 0 || s.fail("chown " + run_user));
+}
+
+// /sys/class as a copy of the jail's own (its entries are symlinks into /sys/devices, which
+// stays the kernel's) on a read-only tmpfs, with the workstation's DMI in it: /sys/class/dmi/id
+// cannot be bind-mounted where the host has no DMI at all.
+bool mount_sys_class(Steps& s, const RootfsPlan& plan, const std::string& root) {
+  const std::string cls = root + "/sys/class";
+  struct Link { std::string path, target; };
+  std::vector<std::string> dirs;
+  std::vector<Link> links;
+  std::error_code ec;
+  for (const auto& c : fs::directory_iterator(cls, ec)) {
+    const std::string name = c.path().filename().string();
+    if (name == "dmi") continue;
+    dirs.push_back(name);
+    std::error_code ec2;
+    for (const auto& e : fs::directory_iterator(c.path(), ec2))
+      if (e.is_symlink(ec2)) links.push_back({name + "/" + e.path().filename().string(), fs::read_symlink(e.path(), ec2).string()});
+  }
+  if (ec) return s.fail("list " + cls);
+  if (!s.mount("tmpfs", cls, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,mode=0755")) return false;
+  for (const auto& d : dirs)
+    if (!s.mkdir(cls + "/" + d)) return false;
+  for (const auto& l : links)
+    if (!s.symlink(l.target, cls + "/" + l.path)) return false;
+  if (!s.mkdir(cls + "/dmi")) return false;
+  fs::copy(plan.staging + "/" + kStagedDmi, cls + "/dmi/id", fs::copy_options::recursive, ec);
+  if (ec) return s.fail("copy dmi: " + ec.message());
+  return s.mount("", cls, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+}
+
+// The workstation's CPU name and GPU driver over the jail's /proc.
+bool mount_proc_identity(Steps& s, const RootfsPlan& plan, const std::string& root) {
+  if (!s.bind_readonly(plan.staging + "/" + kStagedCpuinfo, root + "/proc/cpuinfo")) return false;
+  return !fs::is_directory(root + "/proc/driver") ||
+         s.bind_readonly(plan.staging + "/" + kStagedProcDriver, root + "/proc/driver");
+}
+
+// /proc of the jail's own pid namespace; /sys read-only; the workstation's identity over both.
+bool mount_kernel_views(Steps& s, const RootfsPlan& plan, const std::string& root) {
   if (!s.mkdir(root + "/proc") ||
       !s.mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC))
     return false;
   return s.mkdir(root + "/sys") &&
-         s.mount("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+         s.mount("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC) &&
+         mount_sys_class(s, plan, root) && mount_proc_identity(s, plan, root);
 }
 
 // /dev: the few character devices a Python program needs, and a small /dev/shm.
 bool mount_dev(Steps& s, const std::string& root) {
   const std::string dev = root + "/dev";
-  if (!s.mkdir(dev) || !s.mount("modelvet-dev", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755"))
+  if (!s.mkdir(dev) || !s.mount("udev", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755"))
     return false;
   for (const char* node : {"null", "zero", "full", "random", "urandom"}) {
     std::string target = dev + "/" + node;
     if (!s.touch(target) || !s.mount(std::string("/dev/") + node, target, nullptr, MS_BIND)) return false;
   }
+  // The GPU the workstation claims: its device nodes exist (they are /dev/null underneath).
+  for (const std::string& node : kGpuDevices) {
+    std::string target = dev + "/" + node;
+    if (!s.touch(target) || !s.mount("/dev/null", target, nullptr, MS_BIND)) return false;
+  }
   if (!s.symlink("/proc/self/fd", dev + "/fd") || !s.symlink("/proc/self/fd/0", dev + "/stdin") ||
       !s.symlink("/proc/self/fd/1", dev + "/stdout") || !s.symlink("/proc/self/fd/2", dev + "/stderr"))
     return false;
   return s.mkdir(dev + "/shm", 01777) &&
-         s.mount("modelvet-shm", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777");
+         s.mount("tmpfs", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777");
 }
 
-// Scratch: a size-capped /tmp, the only place besides home where the load may write.
+// Scratch: a size-capped /tmp, the only place besides home where the load may write, holding
+// what a desktop session leaves there (X and ICE socket dirs, tmux's, a pip build dir).
 bool mount_scratch(Steps& s, const RootfsPlan& plan, const std::string& root) {
   if (!s.mkdir(root + "/tmp", 01777) ||
-      !s.mount("modelvet-tmp", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+      !s.mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
                fmt::format("size={},mode=1777", plan.limits.scratch_bytes)))
     return false;
+  for (const char* dir : {"/tmp/.X11-unix", "/tmp/.ICE-unix", "/tmp/.font-unix"})
+    if (!s.mkdir(root + dir, 01777)) return false;
+  const std::string user_dirs[] = {fmt::format("/tmp/tmux-{}", plan.uid), "/tmp/pip-req-build-x8k2m1q9",
+                                   "/tmp/torchinductor_" + std::string(kJailUser)};
+  for (const std::string& dir : user_dirs)
+    if (!s.mkdir(root + dir, 0700) || ::chown((root + dir).c_str(), plan.uid, plan.gid) != 0) return s.fail("tmp " + dir);
+  if (!s.touch(root + "/tmp/.X1-lock") || !s.touch(root + "/tmp/pip-req-build-x8k2m1q9/setup.py")) return false;
   return s.mkdir(root + "/var/tmp", 01777);
 }
 
 // The decoy home on its own capped tmpfs, owned by the jail user; the model inside it, read-only.
 bool mount_home(Steps& s, const RootfsPlan& plan, const std::string& root) {
   const std::string home = root + kJailHome;
-  if (!s.mkdir(home) || !s.mount("modelvet-home", home, "tmpfs", MS_NOSUID | MS_NODEV,
+  if (!s.mkdir(home) || !s.mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV,
                                  fmt::format("size={},mode=0750", plan.limits.home_bytes)))
     return false;
   if (!s.copy_tree(plan.staging + "/home", home, plan.uid, plan.gid)) return false;
   const std::string model_dst = root + jail_model_dir() + "/" + plan.model_name;
   const std::string model_src = plan.staging + "/model/" + plan.model_name;
   bool model_is_dir = fs::is_directory(model_src);
-  return (model_is_dir ? s.mkdir(model_dst) : s.touch(model_dst)) && s.bind_readonly(model_src, model_dst);
+  if (!((model_is_dir ? s.mkdir(model_dst) : s.touch(model_dst)) && s.bind_readonly(model_src, model_dst))) return false;
+  // Siblings the format reaches by name (JailConfig::model_siblings), read-only beside it.
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(plan.staging + "/model", ec)) {
+    std::string name = entry.path().filename().string();
+    if (name == plan.model_name || !entry.is_regular_file(ec)) continue;
+    const std::string dst = root + jail_model_dir() + "/" + name;
+    if (!s.touch(dst) || !s.bind_readonly(entry.path().string(), dst)) return false;
+  }
+  return !ec || s.fail("list staged siblings: " + ec.message());
 }
 
 // The root itself becomes read-only (/tmp, /dev/shm and home stay writable), then
@@ -157,9 +267,10 @@ bool enter_rootfs(const RootfsPlan& plan, std::string* error) {
   const std::string root = plan.staging + "/root";
   // Nothing mounted here may propagate back to the host.
   if (!s.mount("", "/", nullptr, MS_REC | MS_PRIVATE)) return false;
-  if (!s.mkdir(root) || !s.mount("modelvet-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755"))
+  if (!s.mkdir(root) || !s.mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755"))
     return false;
-  return mount_system(s, plan, root) && mount_kernel_views(s, root) && mount_dev(s, root) &&
+  return mount_system(s, plan, root) && mount_workstation_programs(s, plan, root) &&
+         mount_kernel_views(s, plan, root) && mount_dev(s, root) &&
          mount_scratch(s, plan, root) && mount_home(s, plan, root) && seal_and_pivot(s, root);
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // The jail's view of the filesystem, built inside its fresh mount namespace and entered with
 // pivot_root: a read-only system (/usr and its merged-/usr links), a generated /etc, fresh /proc,
-// a minimal /dev, a size-capped scratch /tmp, the decoy home, and the model file read-only.
+// a minimal /dev, a size-capped scratch /tmp, the decoy home, and the model file read-only; and
+// the workstation's identity over them (workstation.h): DMI, CPU, GPU, programs on PATH.
 #include <string>
 
 #include "sandbox/limits.h"
@@ -13,6 +14,7 @@ struct RootfsPlan {
   std::string model_name;   // file name of the model under staging/model/
   int uid = 0, gid = 0;     // owner of the decoy home inside the jail
   Limits limits;
+  int exe_fd = -1;          // the harness binary (O_PATH), staged as workstation.h's kLoaderPath
 };
 
 // Where the model appears inside the jail.

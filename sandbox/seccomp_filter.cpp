@@ -103,6 +103,12 @@ SeccompProgram SeccompProgram::build(std::string* error) {
   return program;
 }
 
+SeccompProgram SeccompProgram::from_filter(std::vector<sock_filter> filter) {
+  SeccompProgram program;
+  program.filter_ = std::move(filter);
+  return program;
+}
+
 bool SeccompProgram::install() const {
   sock_fprog prog{static_cast<unsigned short>(filter_.size()), const_cast<sock_filter*>(filter_.data())};
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return false;

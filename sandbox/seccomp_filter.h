@@ -14,6 +14,9 @@ class SeccompProgram {
   // Denies the kernel attack surface with EPERM (so the tracer sees each attempt at sys_exit,
   // with its arguments); leaves exec and connect allowed so the tracer sees them too.
   static SeccompProgram build(std::string* error);
+  // A program given as classic BPF (tests compare a jail under build()'s program with one under
+  // a program that allows everything).
+  static SeccompProgram from_filter(std::vector<sock_filter> filter);
   bool valid() const { return !filter_.empty(); }
   // Async-signal-safe: safe between fork and exec.
   bool install() const;

@@ -16,6 +16,7 @@
 
 #include "sandbox/cgroup.h"
 #include "sandbox/etc_files.h"
+#include "sandbox/workstation.h"
 
 namespace modelvet::sandbox {
 namespace fs = std::filesystem;
@@ -36,8 +37,6 @@ void copy_model(const std::string& model_path, const fs::path& stage) {
     fs::permissions(copy, fs::perms(0444));
   }
 }
-
-constexpr const char* kStagingPrefix = "modelvet-jail-";
 
 unsigned long long starttime_of(pid_t pid) {
   // Plain syscalls: a process that exits while it is read gives "", never an exception.
@@ -125,11 +124,14 @@ bool Staging::remove() {
 }
 
 bool fill_staging(const Staging& staging, const std::string& model_path, int uid, Decoys* decoys,
-                  std::string* error) {
+                  std::string* error, const std::vector<std::string>& siblings) {
   const fs::path stage = staging.dir();
   try {
     write_etc((stage / "etc").string(), uid);
+    write_machine_identity(stage.string());
     copy_model(model_path, stage);
+    for (const auto& sibling : siblings)
+      if (fs::path(sibling).filename() != fs::path(model_path).filename()) copy_model(sibling, stage);
   } catch (const std::exception& e) {
     *error = fmt::format("staging: {}", e.what());
     return false;

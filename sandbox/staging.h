@@ -3,10 +3,15 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include "sandbox/decoys.h"
 
 namespace modelvet::sandbox {
+
+// Staging dirs are /tmp/<prefix><pid>.<starttime>-XXXXXX. The jail's mount table shows the dirs
+// bound into it, so the name says nothing of the tool: it reads like mktemp's.
+inline constexpr const char* kStagingPrefix = "tmp.";
 
 class Staging {
  public:
@@ -15,7 +20,7 @@ class Staging {
   Staging& operator=(const Staging&) = delete;
   ~Staging() { remove(); }
 
-  // A fresh /tmp/modelvet-jail-<pid>.<starttime>-XXXXXX: the owner's pid and start time (clock
+  // A fresh /tmp/tmp.<pid>.<starttime>-XXXXXX: the owner's pid and start time (clock
   // ticks since boot, /proc/<pid>/stat field 22) say whose it is, so a dir whose owner is dead
   // can be told from one in use. The first create in a process sweeps stale ones first.
   bool create(std::string* error);
@@ -30,7 +35,7 @@ class Staging {
 bool staging_owner(const std::string& dir, pid_t* pid, unsigned long long* starttime);
 // True while the process `pid` exists and started at `starttime` (not a reused pid).
 bool process_alive(pid_t pid, unsigned long long starttime);
-// Removes every /tmp/modelvet-jail-<pid>.<starttime>-* whose owner is dead, with the jail cgroups
+// Removes every /tmp/tmp.<pid>.<starttime>-* whose owner is dead, with the jail cgroups
 // of the same name (killing what they still hold). Returns how many were removed.
 int sweep_stale_staging();
 // Removes a staging tree whatever the modes inside (the model copy is read-only).
@@ -39,7 +44,8 @@ bool remove_staging_tree(const std::string& dir);
 // Fills a created staging dir for the jail user `uid`: the generated /etc, a private read-only
 // copy of the model (a directory is copied whole) and the decoy home, whose secrets go to
 // *decoys. False with *error naming the step ("staging: ...", or the decoys' own error).
+// `siblings` (host paths) are copied read-only beside the model, under their own names.
 bool fill_staging(const Staging& staging, const std::string& model_path, int uid, Decoys* decoys,
-                  std::string* error);
+                  std::string* error, const std::vector<std::string>& siblings = {});
 
 }  // namespace modelvet::sandbox

@@ -9,13 +9,14 @@ PACKAGES=(
   clang llvm libelf-dev zlib1g-dev bpftool libbpf-dev
   libseccomp-dev libpython3.11-dev python3.11
   nlohmann-json3-dev libfmt-dev libgtest-dev libgmock-dev libcli11-dev libsqlite3-dev libssl-dev
-  libarchive-dev
+  libarchive-dev ccache
   # runtime tools used by the sandbox and tests
   iproute2 util-linux procps strace
   # victim libraries, loaded inside the jail
   python3-torch python3-numpy python3-joblib python3-dill python3-h5py
   python3-sklearn python3-py7zr python3-protobuf
   python3-pandas python3-xgboost python3-torchvision python3-scipy
+  python3-onnx python3-jinja2
   # the single-node Slurm cluster of tests/slurm/run_slurm_array.sh
   slurm-wlm slurmctld slurmd slurm-client munge
 )

@@ -15,6 +15,8 @@
 
 #include <fmt/core.h>
 
+#include "sandbox/staging.h"
+
 namespace modelvet::testing {
 
 struct ProcInfo {
@@ -66,11 +68,11 @@ inline std::set<std::string> mount_lines() {
   return lines;
 }
 
-// /tmp/modelvet-jail-<pid>.* : the staging dirs a supervisor made.
+// /tmp/<kStagingPrefix><pid>.* : the staging dirs a supervisor made.
 inline std::vector<std::string> staging_dirs_of(pid_t supervisor) {
   std::vector<std::string> dirs;
   std::error_code ec;
-  const std::string prefix = fmt::format("modelvet-jail-{}.", supervisor);
+  const std::string prefix = fmt::format("{}{}.", modelvet::sandbox::kStagingPrefix, supervisor);
   for (const auto& entry : std::filesystem::directory_iterator("/tmp", ec))
     if (entry.path().filename().string().rfind(prefix, 0) == 0) dirs.push_back(entry.path().string());
   return dirs;

@@ -1,4 +1,4 @@
-// batch under signals, through the real binary and real jails: a batch killed by SIGTERM
+// batch under signals, through the real binary and real jails: a batch stopped by SIGTERM or SIGINT
 // mid-way keeps what it finished (no torn line), and --resume completes it with nothing lost
 // and nothing twice. Then a Hugging Face cache end to end: a blob shared by two revisions is
 // detonated once and reported under both names, non-model files are counted, a link escaping
@@ -71,34 +71,38 @@ int wait_status(pid_t pid, int seconds) {
   return -1;
 }
 
-}  // namespace
-
-TEST(BatchSignals, SigtermMidwayThenResumeCompletesWithNothingLostOrTwice) {
+// Stops a batch with `sig` while its third detonation runs, then resumes it: the stopped run exits
+// 128+sig having written only whole, non-error lines and a summary that names the signal, and
+// --resume completes the batch with nothing lost and nothing twice.
+void interrupt_then_resume(int sig, const std::string& name) {
   assert_jail_is_isolated();
   const int kFiles = 6;
-  fs::path dir = fresh_dir("e2e-sigterm-models");
+  fs::path dir = fresh_dir("e2e-" + name + "-models");
   for (int i = 0; i < kFiles; ++i) std::ofstream(dir / ("m" + std::to_string(i) + ".pkl"), std::ios::binary) << benign_pickle("s" + std::to_string(i), i);
-  fs::path out = fs::path(MODELVET_BINARY_DIR) / "e2e-sigterm.jsonl";
+  fs::path out = fs::path(MODELVET_BINARY_DIR) / ("e2e-" + name + ".jsonl");
+  fs::path summary = fs::path(MODELVET_BINARY_DIR) / ("e2e-" + name + ".summary.json");
   fs::remove(out);
+  fs::remove(summary);
 
-  pid_t pid = spawn({modelvet::testing::kBinary, "batch", "--quiet", "--jobs", "1", "--output", out.string(), dir.string()});
+  pid_t pid = spawn({modelvet::testing::kBinary, "batch", "--quiet", "--jobs", "1", "--summary", summary.string(), "--output",
+                     out.string(), dir.string()});
   ASSERT_GT(pid, 0);
-  // Wait for two finished results, then SIGTERM while the third detonation runs.
+  // Wait for two finished results, then the signal while the third detonation runs.
   bool two = false;
   for (int i = 0; i < 1200 && !two; ++i) {
     two = lines_of(out).size() >= 2;
     if (!two) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_TRUE(two) << "no results after 120 s";
-  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  ASSERT_EQ(kill(pid, sig), 0);
   int st = wait_status(pid, 120);
-  ASSERT_NE(st, -1) << "batch did not stop within 120 s of SIGTERM";
+  ASSERT_NE(st, -1) << "batch did not stop within 120 s of " << name;
   ASSERT_TRUE(WIFEXITED(st)) << "killed by signal " << WTERMSIG(st) << " instead of stopping cleanly";
-  EXPECT_EQ(WEXITSTATUS(st), 128 + SIGTERM);
+  EXPECT_EQ(WEXITSTATUS(st), 128 + sig);
 
   auto first = lines_of(out);
   EXPECT_GE(first.size(), 2u);
-  EXPECT_LT(first.size(), size_t(kFiles)) << "the batch ran to its end: SIGTERM did not stop it";
+  EXPECT_LT(first.size(), size_t(kFiles)) << "the batch ran to its end: " << name << " did not stop it";
   std::ifstream raw(out, std::ios::binary);
   std::string all((std::istreambuf_iterator<char>(raw)), {});
   ASSERT_FALSE(all.empty());
@@ -108,6 +112,11 @@ TEST(BatchSignals, SigtermMidwayThenResumeCompletesWithNothingLostOrTwice) {
     ASSERT_FALSE(j.is_discarded()) << l;
     EXPECT_NE(j.value("verdict", ""), "error") << l;  // nothing the signal broke is written
   }
+  std::ifstream sin(summary);
+  auto s = nlohmann::json::parse(sin, nullptr, false);
+  ASSERT_FALSE(s.is_discarded()) << "no --summary after " << name;
+  EXPECT_EQ(s["summary"]["interrupted"], name);
+  EXPECT_EQ(s["summary"].value("unfinished", -1), int(kFiles - first.size()));
 
   auto resumed = modelvet::testing::run_modelvet("batch --quiet --jobs 1 --resume --output " + out.string() + " " + dir.string());
   EXPECT_EQ(resumed.exit_code, 0);
@@ -120,6 +129,11 @@ TEST(BatchSignals, SigtermMidwayThenResumeCompletesWithNothingLostOrTwice) {
   EXPECT_EQ(seen.size(), size_t(kFiles));
   for (const auto& [p, n] : seen) EXPECT_EQ(n, 1) << p << " reported " << n << " times";
 }
+
+}  // namespace
+
+TEST(BatchSignals, SigtermMidwayThenResumeCompletesWithNothingLostOrTwice) { interrupt_then_resume(SIGTERM, "SIGTERM"); }
+TEST(BatchSignals, SigintMidwayThenResumeCompletesWithNothingLostOrTwice) { interrupt_then_resume(SIGINT, "SIGINT"); }
 
 TEST(BatchHfCache, SharedBlobOnceNonModelsCountedEscapesReportedPriorsReclassified) {
   assert_jail_is_isolated();

@@ -8,17 +8,21 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 
 #include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include "policies/policy.h"
+#include "policies/timeline.h"
 #include "sandbox/fake_net.h"
+#include "tests/detonation_support.h"
 #include "trace/bytes_text.h"
 #include "trace/trace.h"
 #include "tracer/record_decoder.h"
 #include "tracer/trace_records.h"
+#include "verifier/batch_output.h"
 #include "verifier/classify.h"
 #include "verifier/report.h"
 
@@ -188,6 +192,136 @@ TEST(VerifierBytes, BytesThatSkippedTheEntryPointsAreEscapedNotLostAndNothingThr
   std::string error;
   ASSERT_TRUE(write_trace(t, (dir / "t.jsonl").string(), &error)) << error;
   EXPECT_TRUE(is_valid_utf8(slurp((dir / "t.jsonl").string())));
+  fs::remove_all(dir);
+}
+
+TEST(VerifierBytes, BatchLinesCarryEveryNameAsBytesTextAndResumeFindsThem) {
+  Trace t = hostile_trace();
+  nlohmann::json r = classify(t, policy::default_policy());
+  const std::string copy = "/models/copy_\xfe.pkl";
+  nlohmann::json one = result_for_name(r, kPath, nullptr, nullptr);
+  nlohmann::json dup = result_for_name(r, copy, &kPath, {{"status", "unsafe"}});
+  EXPECT_EQ(one["path"], escape_bytes(kPath));
+  EXPECT_EQ(dup["path"], escape_bytes(copy));
+  EXPECT_EQ(dup["duplicate_of"], escape_bytes(kPath));
+  EXPECT_TRUE(dup.contains("reclassification"));
+  // An error that quotes a raw name (an input the walk could not read): exact, never U+FFFD.
+  nlohmann::json failed = result_for_name(error_result({{"path", result_path(copy)}}, "cannot read " + copy), copy, nullptr, nullptr);
+  std::string lines;
+  for (const auto& j : {one, dup, failed}) {
+    std::string line;
+    ASSERT_NO_THROW(line = jsonl_line(j));
+    EXPECT_TRUE(is_valid_utf8(line));
+    EXPECT_EQ(line.find("\xef\xbf\xbd"), std::string::npos) << line;
+    EXPECT_EQ(line.back(), '\n');
+    EXPECT_EQ(line.find('\n'), line.size() - 1) << "one line per result";
+    lines += line;
+  }
+  auto back = nlohmann::json::parse(jsonl_line(failed));
+  EXPECT_EQ(unescape_bytes(back["path"].get<std::string>()), copy);
+  EXPECT_EQ(unescape_bytes(back["error"].get<std::string>()), "cannot read " + copy);
+  // --resume reads those lines back and knows both names by their bytes.
+  fs::path file = fs::temp_directory_path() / fmt::format("mv-bytes-resume-{}.jsonl", getpid());
+  std::ofstream(file, std::ios::binary) << lines;
+  ResumeState st = resume_output(file.string());
+  EXPECT_TRUE(st.warnings.empty());
+  EXPECT_TRUE(st.has(kPath));
+  EXPECT_TRUE(st.has(copy));
+  EXPECT_FALSE(st.has("/models/copy_\xfd.pkl"));
+  fs::remove(file);
+}
+
+TEST(VerifierBytes, TheTimelineOrdersRawBytesWithoutThrowingWhateverTheInputOrder) {
+  // Events that skipped every entry point (raw bytes in their data), tied on time, source, kind
+  // and pid: ordered by their exact content, the same from any input order.
+  Events events = {ev(5, "kernel", "open", {{"path", std::string("/tmp/a\xff")}}, 7),
+                   ev(5, "kernel", "open", {{"path", std::string("/tmp/a\xfe")}}, 7),
+                   ev(5, "kernel", "open", {{"path", "/tmp/a"}}, 7),
+                   ev(1, "python", "phase", {{"name", "load"}})};
+  policy::Context ctx;
+  policy::Timeline forward, backward;
+  ASSERT_NO_THROW(forward = policy::build_timeline(events, ctx));
+  Events reversed(events.rbegin(), events.rend());
+  ASSERT_NO_THROW(backward = policy::build_timeline(reversed, ctx));
+  ASSERT_EQ(forward.events.size(), 4u);
+  ASSERT_EQ(backward.events.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(forward.events[i].event->data, backward.events[i].event->data) << i;
+  std::set<std::string> paths;
+  for (const auto& te : forward.events) paths.insert(te.event->data.value("path", ""));
+  EXPECT_EQ(paths.size(), 4u) << "two raw names collapsed into one";
+}
+
+std::vector<std::string> file_lines(const fs::path& p) {
+  std::vector<std::string> out;
+  std::ifstream in(p, std::ios::binary);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+TEST(VerifierBytes, BatchOfANameThatIsNotUtf8WritesItExactlyAndResumesIt) {
+  testing::assert_jail_is_isolated();
+  fs::path dir = fs::temp_directory_path() / fmt::format("mv-bytes-batch-{}", getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string odd = (dir / "b_latin1_\xe9\xff.pkl").string(), plain = (dir / "a_plain.pkl").string();
+  std::ofstream(odd, std::ios::binary) << std::string("\x80\x02}q\x00.", 6);
+  std::ofstream(plain, std::ios::binary) << std::string("\x80\x02}q\x01.", 6);
+  fs::path out = dir.string() + ".jsonl";
+  fs::remove(out);
+  auto run = testing::run_modelvet("batch --quiet --jobs 2 --grace-ms 0 --output '" + out.string() + "' '" + dir.string() + "'");
+  EXPECT_NE(run.exit_code, 2) << "an error result or a usage error";
+  auto lines = file_lines(out);
+  ASSERT_EQ(lines.size(), 2u);
+  std::map<std::string, nlohmann::json> by_path;
+  for (const auto& l : lines) {
+    EXPECT_TRUE(is_valid_utf8(l));
+    auto j = nlohmann::json::parse(l, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << l;
+    by_path[unescape_bytes(j.value("path", ""))] = j;
+  }
+  ASSERT_TRUE(by_path.count(odd)) << lines[0] << "\n" << lines[1];
+  EXPECT_EQ(by_path[odd]["path"], escape_bytes(odd));
+  EXPECT_NE(by_path[odd]["verdict"], "error") << "the name broke the verification: " << by_path[odd].dump();
+  EXPECT_TRUE(by_path.count(plain));
+  // --resume knows the odd name: nothing is verified again, nothing is written twice.
+  auto again = testing::run_modelvet("batch --quiet --resume --output '" + out.string() + "' '" + dir.string() + "'");
+  EXPECT_EQ(again.exit_code, 0);
+  EXPECT_EQ(file_lines(out).size(), 2u);
+  fs::remove(out);
+  fs::remove_all(dir);
+}
+
+TEST(VerifierBytes, TheAuditHookCarriesAPathsExactBytesAsTheKernelDoes) {
+  testing::assert_jail_is_isolated();
+  // builtins.open('/tmp/caf\udce9\udcff', 'w'): a str with the surrogates Python decodes the
+  // bytes e9 ff of a file name to (surrogateescape), as os.listdir() would give it.
+  fs::path dir = fs::temp_directory_path() / fmt::format("mv-bytes-audit-{}", getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir / "traces");
+  const std::string model = (dir / "opener.pkl").string();
+  std::ofstream(model, std::ios::binary) << "cbuiltins\nopen\n(V/tmp/caf\\udce9\\udcff\nVw\ntR.";
+  auto run = testing::run_modelvet("scan --format json --grace-ms 0 --trace-dir '" + (dir / "traces").string() + "' '" + model + "'");
+  ASSERT_NE(run.exit_code, -1);
+  fs::path trace;
+  for (const auto& e : fs::directory_iterator(dir / "traces")) trace = e.path();
+  ASSERT_FALSE(trace.empty()) << "no trace written: " << run.out;
+  const std::string expected = "/tmp/caf\\xe9\\xff";
+  bool audit_seen = false, kernel_seen = false;
+  for (const auto& l : file_lines(trace)) {
+    auto j = nlohmann::json::parse(l, nullptr, false);
+    if (j.is_discarded() || !j.contains("kind")) continue;
+    if (j.value("source", "") == "python" && j.value("kind", "") == "audit" && j.value("event", "") == "open" &&
+        j.value("path", "").find("caf") != std::string::npos) {
+      EXPECT_EQ(j.value("path", ""), expected) << l;
+      audit_seen = true;
+    }
+    if (j.value("source", "") == "kernel" && j.value("kind", "") == "open" && j.value("path", "").find("caf") != std::string::npos) {
+      EXPECT_EQ(j.value("path", ""), expected) << l;
+      kernel_seen = true;
+    }
+  }
+  EXPECT_TRUE(audit_seen) << "no audit open event of the file";
+  EXPECT_TRUE(kernel_seen) << "no kernel open event of the file";
   fs::remove_all(dir);
 }
 

@@ -16,7 +16,7 @@ const std::set<std::pair<std::string, std::string>>& known_kinds() {
                           kBind, kSendto, kListen, kNetRedirect, kMmapExec, kMemfdCreate, kPtrace, kKill,
                           kSyscallAttempt, kDenied, kLimit})
       s.emplace(kSourceKernel, k);
-    for (const char* k : {kPhase, kCall, kAudit, kStub, kLoad, kExercise, kTimeWarp, kHarnessError})
+    for (const char* k : {kPhase, kCall, kAudit, kStub, kLoad, kExercise, kTimeWarp, kHarnessError, kTamper})
       s.emplace(kSourcePython, k);
     for (const char* k : {kTcpConnect, kHttp, kDns, kUdp}) s.emplace(kSourceNet, k);
     return s;

@@ -51,6 +51,7 @@ inline constexpr const char* kLoad = "load";
 inline constexpr const char* kExercise = "exercise";
 inline constexpr const char* kTimeWarp = "time_warp";
 inline constexpr const char* kHarnessError = "harness_error";
+inline constexpr const char* kTamper = "tamper";  // in-memory change of the model or a library (harness/_mv_tamper.py)
 // net (sandbox/fake_net.cpp)
 inline constexpr const char* kTcpConnect = "tcp_connect";
 inline constexpr const char* kHttp = "http";

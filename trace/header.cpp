@@ -95,7 +95,8 @@ json to_json(const RunOutcome& r) {
           {"unattributed_sessions", r.unattributed_sessions},
           {"clean_teardown", r.clean_teardown},
           {"output_tail", r.output_tail},
-          {"timing_ms", to_json(r.timing_ms)}};
+          {"timing_ms", to_json(r.timing_ms)},
+          {"launch", r.launch}};
 }
 
 json to_json(const RunContext& c) {
@@ -138,6 +139,7 @@ bool read_run(const json& j, RunOutcome* o, std::string* error) {
   r.required("unattributed_sessions", &o->unattributed_sessions);
   r.required("clean_teardown", &o->clean_teardown);
   r.required("output_tail", &o->output_tail);
+  r.optional("launch", &o->launch);  // traces written before zygotes existed: "exec"
   r.object("timing_ms", &timing);
   return r.ok(true) && read_timing(timing, &o->timing_ms, error);
 }

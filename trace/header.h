@@ -42,6 +42,7 @@ struct RunOutcome {
   bool clean_teardown = false;
   std::string output_tail;              // last 2000 bytes of the harness's stdout+stderr
   RunTiming timing_ms;
+  std::string launch = "exec";          // "exec" (a fresh harness) or "zygote <loader>" (forked from one)
 };
 
 struct TracerStats {

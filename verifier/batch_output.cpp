@@ -9,12 +9,36 @@
 
 #include <fmt/core.h>
 
+#include "trace/bytes_text.h"
+#include "verifier/reclassify.h"
+
 namespace modelvet {
 namespace {
 
 bool is_result(const nlohmann::json& j) { return j.is_object() && j.contains("path") && j["path"].is_string(); }
 
 }  // namespace
+
+std::string result_path(const std::string& display) { return escape_bytes(display); }
+
+nlohmann::json result_for_name(const nlohmann::json& r, const std::string& display, const std::string* duplicate_of,
+                               const nlohmann::json& prior) {
+  nlohmann::json one = r;
+  one["path"] = result_path(display);
+  if (duplicate_of) one["duplicate_of"] = result_path(*duplicate_of);
+  if (!prior.is_null()) {
+    one["prior"] = prior;
+    auto verdict = one.find("verdict");
+    std::string rc = reclassification(prior, verdict != one.end() && verdict->is_string() ? verdict->get<std::string>() : "error");
+    if (!rc.empty()) one["reclassification"] = rc;
+  }
+  return one;
+}
+
+std::string jsonl_line(nlohmann::json j) {
+  escape_invalid_strings(j);
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
 
 ResumeState resume_output(const std::string& path) {
   ResumeState st;

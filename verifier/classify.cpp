@@ -75,6 +75,21 @@ nlohmann::json error_result(const nlohmann::json& sample, const std::string& rea
   return r;
 }
 
+nlohmann::json no_code_path_result(const nlohmann::json& sample, const nlohmann::json& static_scan, const std::string& reason) {
+  nlohmann::json r = sample;
+  r["verdict"] = "benign";
+  r["score"] = 0;
+  r["summary"] = reason + " (decided by the pre-scan: no detonation needed)";
+  r["detonated"] = false;
+  r["code_executed"] = false;
+  r["calls"] = nlohmann::json::array();
+  r["findings"] = nlohmann::json::array();
+  r["load"] = {{"status", "not needed"}, {"reason", reason}};
+  r["static"] = static_scan;
+  r["error"] = nullptr;
+  return r;
+}
+
 nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
   const TraceHeader& h = trace.header;
   const nlohmann::json sample = to_json(h.sample);

@@ -25,6 +25,8 @@
 
 #include "harness/harness.h"
 #include "policies/policy.h"
+#include "sandbox/fd_passing.h"
+#include "sandbox/zygote.h"
 #include "verifier/observer.h"
 #include "verifier/classify.h"
 #include "verifier/doctor.h"
@@ -37,6 +39,7 @@
 #include "verifier/verify.h"
 #include "verifier/verdict_cache.h"
 #include "verifier/worker_pool.h"
+#include "verifier/zygote_pool.h"
 
 namespace modelvet::cli {
 namespace fs = std::filesystem;
@@ -56,6 +59,7 @@ struct VerifyFlags {
   int jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int grace_ms = 1500;
   std::string tracer = "auto";
+  std::string launch;  // zygote|exec; empty: the command's default
   bool quiet = false, verbose = false;
 };
 
@@ -71,6 +75,10 @@ void add_verify_flags(CLI::App* cmd, VerifyFlags& f) {
   cmd->add_option("--grace-ms", f.grace_ms, "time after the load for threads, timers and daemons to act")->check(CLI::Range(0, 600000));
   cmd->add_option("--tracer", f.tracer, "auto (eBPF, else the ptrace fallback), ebpf, or ptrace")
       ->check(CLI::IsMember({"auto", "ebpf", "ptrace"}));
+  cmd->add_option("--launch", f.launch,
+                  "how each file's fresh jail starts: zygote (forked from a process that imported the loader's "
+                  "libraries once; opt-in for now) or exec (a new interpreter per file, the default)")
+      ->check(CLI::IsMember({"zygote", "exec"}));
   cmd->add_flag("--quiet,-q", f.quiet, "no progress or diagnostics on stderr");
   cmd->add_flag("--verbose,-v", f.verbose, "more diagnostics on stderr");
 }
@@ -154,9 +162,18 @@ void kill_running_jails() {
     if (std::sscanf(stat_line.c_str() + close + 1, " %c %d", &state, &ppid) == 2) parent[std::atoi(name.c_str())] = ppid;
   }
   const pid_t me = getpid();
+  // A jail's init is our grandchild (our bridge's child), or a zygote's great-grandchild.
+  auto descends_from_me = [&](pid_t pid) {
+    for (int depth = 0; depth < 4; ++depth) {
+      auto up = parent.find(pid);
+      if (up == parent.end()) return false;
+      if (up->second == me) return depth > 0;
+      pid = up->second;
+    }
+    return false;
+  };
   for (const auto& [pid, ppid] : parent) {
-    auto up = parent.find(ppid);
-    if (up == parent.end() || up->second != me) continue;
+    if (!descends_from_me(pid)) continue;
     struct stat ns{};
     if (stat(fmt::format("/proc/{}/ns/pid", pid).c_str(), &ns) == 0 && ns.st_ino != self_ns.st_ino) kill(pid, SIGKILL);
   }
@@ -174,6 +191,8 @@ int run_scan(const std::vector<std::string>& paths, const VerifyFlags& f) {
   auto tracer = start_observer(f.tracer, &tracer_error, f.quiet);
   Verifier verifier(*pol, tracer.get(), tracer_error);
   VerifyOptions base = options_from(f);
+  ZygotePool zygotes;
+  if (f.launch == "zygote") base.zygotes = &zygotes;
 
   g_scan_signal = 0;
   struct sigaction sa{};
@@ -332,7 +351,7 @@ int run_batch(const std::vector<std::string>& inputs, const VerifyFlags& f, cons
     if (st.dropped_torn_line && !f.quiet) fmt::print(stderr, "modelvet: {}: dropped a torn last line\n", f.output);
     for (const auto& r : st.results) summary.add(r);
     size_t before = files.size();
-    std::erase_if(files, [&](const InputFile& in) { return st.done.count(in.display) > 0; });
+    std::erase_if(files, [&](const InputFile& in) { return st.has(in.display); });
     resumed = before - files.size();
   }
   std::unique_ptr<VerdictCache> cache;
@@ -360,7 +379,10 @@ int run_batch(const std::vector<std::string>& inputs, const VerifyFlags& f, cons
   auto tracer = start_observer(f.tracer, &tracer_error, f.quiet);
   Verifier verifier(*pol, tracer.get(), tracer_error);
   VerifyOptions base = options_from(f);
-  int jobs = b.jobs_given ? f.jobs : default_jobs();
+  ZygotePool zygotes;
+  const bool use_zygotes = f.launch == "zygote";
+  if (use_zygotes) base.zygotes = &zygotes;
+  int jobs = b.jobs_given ? f.jobs : use_zygotes ? default_zygote_jobs() : default_jobs();
 
   std::mutex mu;
   std::vector<nlohmann::json> verdicts;  // this run's, for the exit code
@@ -376,7 +398,7 @@ int run_batch(const std::vector<std::string>& inputs, const VerifyFlags& f, cons
         opt.display_path = first.display;
         nlohmann::json r;
         if (!first.error.empty()) {
-          r = error_result({{"path", first.display}, {"sha256", ""}, {"size", 0}}, first.error);
+          r = error_result({{"path", result_path(first.display)}, {"sha256", ""}, {"size", 0}}, first.error);
         } else {
           if (cache) r = cache->lookup(first.path, opt.display_path, pol->sha256);
           if (r.is_null()) {
@@ -393,15 +415,8 @@ int run_batch(const std::vector<std::string>& inputs, const VerifyFlags& f, cons
         if (!discard) {
           for (size_t idx : groups[g]) {
             const InputFile& in = files[idx];
-            nlohmann::json one = r;
-            one["path"] = in.display;
-            if (idx != groups[g].front()) one["duplicate_of"] = first.display;
-            if (!in.prior.is_null()) {
-              one["prior"] = in.prior;
-              std::string rc = reclassification(in.prior, str_field(one, "verdict", "error"));
-              if (!rc.empty()) one["reclassification"] = rc;
-            }
-            lines += one.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+            nlohmann::json one = result_for_name(r, in.display, idx != groups[g].front() ? &first.display : nullptr, in.prior);
+            lines += jsonl_line(one);
             named.push_back(std::move(one));
           }
         }
@@ -484,6 +499,45 @@ int run_policy_lint(const std::string& file) {
 
 int run_harness(const harness::Options& opt) { return harness::run(opt); }
 
+// The harness's flags: `modelvet __harness …` exec'd in a jail, or the same argv handed to a
+// harness forked from a zygote.
+void add_harness_options(CLI::App* cmd, harness::Options& o, bool& no_exercise) {
+  cmd->group("");
+  cmd->add_option("--file", o.model_path)->required();
+  cmd->add_option("--loader", o.loader)->required();
+  cmd->add_option("--format", o.format);
+  cmd->add_option("--event-fd", o.event_fd);
+  cmd->add_option("--grace-ms", o.grace_ms);
+  cmd->add_flag("--no-exercise", no_exercise);
+}
+
+int run_forked_harness(const std::vector<std::string>& argv, const std::vector<std::string>& envp) {
+  CLI::App app;
+  harness::Options o;
+  bool no_exercise = false;
+  add_harness_options(app.add_subcommand("__harness", ""), o, no_exercise);
+  std::vector<const char*> args;
+  for (const auto& a : argv) args.push_back(a.c_str());
+  try {
+    app.parse(int(args.size()), args.data());
+  } catch (const CLI::ParseError&) {
+    return harness::kExitHarnessFailure;
+  }
+  o.exercise = !no_exercise;
+  return harness::run_forked(o, envp);
+}
+
+// `modelvet __zygote --loader L`, started by the supervisor with its control socket on fd 3.
+int run_zygote(const std::string& loader) {
+  constexpr int kControlFd = 3;
+  std::string error;
+  if (!harness::prepare_zygote(loader, &error)) {
+    sandbox::send_fds(kControlFd, {}, "error: " + error);
+    return 1;
+  }
+  sandbox::serve_zygote(kControlFd, run_forked_harness);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -536,14 +590,12 @@ int main(int argc, char** argv) {
 
   harness::Options harness_opts;
   auto* harness_cmd = app.add_subcommand("__harness", "");  // runs inside the jail; not for users
-  harness_cmd->group("");
-  harness_cmd->add_option("--file", harness_opts.model_path)->required();
-  harness_cmd->add_option("--loader", harness_opts.loader)->required();
-  harness_cmd->add_option("--format", harness_opts.format);
-  harness_cmd->add_option("--event-fd", harness_opts.event_fd);
-  harness_cmd->add_option("--grace-ms", harness_opts.grace_ms);
   bool no_exercise = false;
-  harness_cmd->add_flag("--no-exercise", no_exercise);
+  add_harness_options(harness_cmd, harness_opts, no_exercise);
+  std::string zygote_loader;
+  auto* zygote_cmd = app.add_subcommand("__zygote", "");  // started by scan/batch; not for users
+  zygote_cmd->group("");
+  zygote_cmd->add_option("--loader", zygote_loader)->required();
 
   try {
     app.parse(argc, argv);
@@ -562,6 +614,7 @@ int main(int argc, char** argv) {
     harness_opts.exercise = !no_exercise;
     return run_harness(harness_opts);
   }
+  if (*zygote_cmd) return run_zygote(zygote_loader);
   if (*scan) return run_scan(scan_paths, scan_flags);
   if (*batch) {
     batch_extra.jobs_given = batch->count("--jobs") > 0;
@@ -581,7 +634,7 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "modelvet: {}\n", error);
       return kExitUsage;
     }
-    for (const auto& row : cache->known_malicious()) std::cout << row.dump() << "\n";
+    for (const auto& row : cache->known_malicious()) std::cout << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
   }
   return kExitUsage;

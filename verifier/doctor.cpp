@@ -74,6 +74,9 @@ nlohmann::json run_doctor() {
   sandbox::V1Limits v1 = sandbox::V1Limits::create("doctor-probe", 64, 1ull << 30);
   std::string v1d = v1.describe();
   checks["cgroup_limits"] = check(true, v1d.empty() ? "none beside rlimits (memory/pids limits by rlimit only)" : "v1 controllers: " + v1d);
+  if (sandbox::kSanitizerBuild)  // sandbox/limits.h: ASan's shadow cannot live under RLIMIT_AS
+    checks["address_space"] = check(true, root ? "sanitizer build: no RLIMIT_AS in jails; memory bounded by the cgroup limit only"
+                                               : "sanitizer build: no RLIMIT_AS in jails, and rootless jails have no cgroup: no memory limit");
   bool tracefs = path_exists("/sys/kernel/tracing/events");
   checks["tracefs"] = root ? check(tracefs, tracefs ? "/sys/kernel/tracing" : "not mounted (the tracer mounts it when it starts)")
                            : check(true, "not used: rootless jails are traced with ptrace");

@@ -201,6 +201,17 @@ std::vector<InputFile> expand_paths(const std::vector<std::string>& paths, std::
   return out;
 }
 
+namespace {
+// A prior comes from a manifest or report anyone may write: "mentions" may be absent, a string,
+// negative or huge (value() would throw on a string; a sum of two huge counts would overflow).
+int64_t mentions_of(const nlohmann::json& prior) {
+  auto it = prior.find("mentions");
+  if (it == prior.end() || !it->is_number_integer()) return 1;
+  if (it->is_number_unsigned()) return int64_t(std::min<uint64_t>(it->get<uint64_t>(), 1u << 30));
+  return std::clamp<int64_t>(it->get<int64_t>(), 1, 1 << 30);
+}
+}  // namespace
+
 nlohmann::json merge_priors(const nlohmann::json& a, const nlohmann::json& b) {
   if (a.is_null()) return b;
   if (b.is_null() || a == b) return a;
@@ -215,7 +226,7 @@ nlohmann::json merge_priors(const nlohmann::json& a, const nlohmann::json& b) {
       for (const auto& g : (*p)["globals"])
         if (g.is_string()) globals.insert(g.get<std::string>());
   if (!globals.empty()) m["globals"] = globals;
-  m["mentions"] = a.value("mentions", 1) + b.value("mentions", 1);
+  m["mentions"] = mentions_of(a) + mentions_of(b);
   return m;
 }
 
@@ -290,6 +301,9 @@ std::string non_model_reason(const std::string& path) {
   if (head.empty()) return has_model_extension(path) ? "" : "empty";
   try {
     prescan::Sniff s = prescan::sniff_bytes(head, path);
+    // safetensors: a valid header is verified (benign by the pre-scan, no jail, reported); a
+    // file that only starts like one is weights no loader opens: skipped and counted.
+    if (s.format == "safetensors") return prescan::sniff_file(path).no_code_path.empty() ? "safetensors" : "";
     if (s.format != "unknown" && s.format != "empty") return "";
   } catch (const std::exception&) {
     return "";  // a parser failure on a head is no proof the file is harmless

@@ -48,7 +48,7 @@ std::string describe(const Event& e, const std::string& home) {
   }
   if (e.kind == kinds::kDenied || e.kind == kinds::kSyscallAttempt) return fmt::format("{} {}", e.kind, str_field(d, "syscall"));
   if (e.kind == kinds::kWrite) return "";
-  return fmt::format("{} {}", e.kind, d.dump());
+  return fmt::format("{} {}", e.kind, d.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 }  // namespace

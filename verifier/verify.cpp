@@ -18,6 +18,7 @@
 #include "verifier/observer.h"
 #include "verifier/classify.h"
 #include "verifier/file_info.h"
+#include "verifier/zygote_pool.h"
 
 namespace modelvet {
 namespace fs = std::filesystem;
@@ -32,12 +33,20 @@ std::string kernel_release() {
 nlohmann::json sandbox_settings(const sandbox::Limits& l) {
   nlohmann::json namespaces = {"pid", "mnt", "net", "ipc", "uts", "cgroup"};
   if (sandbox::rootless_jails()) namespaces.push_back("user");
-  return {{"namespaces", namespaces},
-          {"isolation", sandbox::isolation_label()},
-          {"seccomp_denied", sandbox::SeccompProgram::denied_syscalls()},
-          {"limits", {{"address_space", l.address_space}, {"memory", l.memory}, {"cpu_seconds", l.cpu_seconds},
-                      {"processes", l.processes}, {"open_files", l.open_files}, {"file_size", l.file_size},
-                      {"scratch_bytes", l.scratch_bytes}}}};
+  nlohmann::json settings = {
+      {"namespaces", namespaces},
+      {"isolation", sandbox::isolation_label()},
+      {"seccomp_denied", sandbox::SeccompProgram::denied_syscalls()},
+      {"limits", {{"address_space", sandbox::kSanitizerBuild ? nlohmann::json(nullptr) : nlohmann::json(l.address_space)},
+                  {"memory", l.memory}, {"cpu_seconds", l.cpu_seconds},
+                  {"processes", l.processes}, {"open_files", l.open_files}, {"file_size", l.file_size},
+                  {"scratch_bytes", l.scratch_bytes}}}};
+  // Said, not hidden: a sanitizer build's jails have no RLIMIT_AS (sandbox/limits.h).
+  if (sandbox::kSanitizerBuild)
+    settings["sanitizer_build"] = sandbox::rootless_jails()
+                                      ? "ASan/UBSan build: no address-space limit, and rootless jails have no cgroup: no memory limit"
+                                      : "ASan/UBSan build: no address-space limit; memory is bounded by the cgroup limit only";
+  return settings;
 }
 
 // Python turns an address-space limit into MemoryError rather than a kill: still a limit hit.
@@ -106,12 +115,18 @@ RunOutcome run_outcome(const sandbox::JailOutcome& out, int timeout_ms, const Me
   r.clean_teardown = out.clean_teardown;
   r.output_tail = escape_bytes(out.output.substr(out.output.size() > 2000 ? out.output.size() - 2000 : 0));
   r.timing_ms = {int64_t(total_ms), int64_t(out.setup_ms), int64_t(out.run_ms), int64_t(out.teardown_ms)};
+  r.launch = out.launch;
   return r;
 }
 
 RunContext run_context(const sandbox::JailOutcome& out, const Events& events, const std::string& model_path) {
   RunContext c;
-  c.harness_pid = harness_pid_of(events);
+  // The harness's own pid, as the jail saw it while it ran; else its exec. A zygote's harness
+  // has no exec: a first exec there is the sample's, so without the pid there is none (and
+  // no library window is honoured: everything counts as the file's).
+  c.harness_pid = out.harness_host_pid ? out.harness_host_pid
+                  : out.launch.rfind("zygote", 0) == 0 ? 0
+                                                        : harness_pid_of(events);
   c.jail_init_pid = out.handle.init_pid;
   c.home = sandbox::kJailHome;
   c.model_path = escape_bytes(sandbox::jail_model_dir() + "/" + fs::path(model_path).filename().string());
@@ -149,23 +164,40 @@ nlohmann::json Verifier::verify(const std::string& path, const VerifyOptions& op
     // A victim unpacks a 7z-wrapped checkpoint before loading it: the harness's 7z loader does both.
     if (opt.loader == "auto" && report.sniff.format == "7z" && !loader.empty()) loader = "7z";
     sample["loader"] = loader;
+    if (opt.loader == "auto" && !report.sniff.no_code_path.empty()) {
+      nlohmann::json static_scan = report.to_json();
+      escape_invalid_strings(static_scan);
+      return no_code_path_result(sample, static_scan, report.sniff.no_code_path);
+    }
     if (loader.empty())
-      return error_result(sample, fmt::format("unsupported format '{}': no loader would open it", report.sniff.format));
+      return error_result(sample, fmt::format("unsupported format '{}': no loader would open it{}", report.sniff.format,
+                                              report.sniff.notes.empty() ? "" : " (" + report.sniff.notes.front() + ")"));
     if (!observer_) return error_result(sample, "tracer unavailable, refusing to detonate unobserved: " + observer_error_);
 
     sandbox::JailConfig jail;
     jail.model_path = path;
+    prescan::Siblings siblings = prescan::model_siblings(path, report);
+    jail.model_siblings = siblings.paths;
+    for (const auto& note : siblings.notes) report.anomalies.push_back(note);
+    if (!siblings.paths.empty())
+      report.sniff.notes.push_back(fmt::format("{} sibling files beside it shown to the jail (read-only)", siblings.paths.size()));
     jail.limits = opt.limits;
     jail.timeout_ms = opt.timeout_s * 1000;
     jail.slot = slot;
     jail.harness_args = {"__harness", "--file", "{model}", "--loader", loader, "--format", report.sniff.format,
                          "--event-fd", "3", "--grace-ms", std::to_string(opt.grace_ms)};
 
+    std::shared_ptr<sandbox::Zygote> zygote;
+    std::string no_zygote;
+    if (opt.zygotes) zygote = opt.zygotes->for_loader(loader, &no_zygote);
+    jail.zygote = zygote.get();
+
     std::unique_ptr<Observation> observation;
     sandbox::JailOutcome out = sandbox::run_jail(jail, [&](const sandbox::JailHandle& h, std::string* error) {
       observation = observer_->watch(h, error);
       return observation != nullptr;
     });
+    if (opt.zygotes && !zygote) out.launch = "exec (" + no_zygote + ")";
 
     tracer::Stats stats;
     MergeResult merged = merge_evidence(observation.get(), out, &stats);
@@ -189,6 +221,7 @@ nlohmann::json Verifier::verify(const std::string& path, const VerifyOptions& op
     escape_invalid_strings(h.static_scan);  // zip member names and the like: bytes text too
 
     nlohmann::json result = classify(trace, policy_);
+    result["launch"] = out.launch;
     if (!opt.trace_dir.empty() && out.ran) {
       std::string trace_path = (fs::path(opt.trace_dir) / (info.sha256 + ".trace.jsonl")).string();
       std::string error;

@@ -11,6 +11,7 @@
 
 namespace modelvet {
 class Observer;
+class ZygotePool;
 
 struct VerifyOptions {
   std::string loader = "auto";   // or a forced loader id
@@ -19,6 +20,7 @@ struct VerifyOptions {
   std::string trace_dir;         // keep <sha256>.trace.jsonl here when set
   std::string display_path;      // how the report names the file (hf://… in batch), default its path
   sandbox::Limits limits;
+  ZygotePool* zygotes = nullptr;  // fork jails from these zygotes (verifier/zygote_pool.h); null: exec afresh
 };
 
 class Verifier {

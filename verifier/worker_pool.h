@@ -52,4 +52,17 @@ inline int default_jobs(long cores = 0, long mem_available = -1) {
   return int(std::clamp(std::min(2 * cores, by_mem), 1L, 256L));
 }
 
+// Jails forked from a zygote share its interpreter and imports: a job's own memory is what the
+// load copies and allocates (measured by scripts/bench.sh), and its CPU is a few tens of ms, so
+// most of a job is the grace period's wait. 8 per core, 256 MiB a job:
+//   jobs = clamp(min(8 × cores, MemAvailable / 256 MiB), 1, 256)
+inline constexpr long kZygoteJobMemoryBytes = 256L << 20;
+
+inline int default_zygote_jobs(long cores = 0, long mem_available = -1) {
+  if (cores <= 0) cores = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+  if (mem_available < 0) mem_available = mem_available_bytes();
+  long by_mem = mem_available > 0 ? mem_available / kZygoteJobMemoryBytes : 8 * cores;
+  return int(std::clamp(std::min(8 * cores, by_mem), 1L, 256L));
+}
+
 }  // namespace modelvet
