@@ -100,6 +100,10 @@ def member_kind(path, name):
         return ("archive", "") if _is_tar(path) else ("joblib", "")  # joblib's compressors
     if len(head) > 262 and head[257:262] == b"ustar":
         return "archive", ""
+    # Protocol 0/1 pickles are ASCII: a pickle name, or text shaped like a pickle, is loaded.
+    if ext in (".pkl", ".pickle", ".bin", ".pt", ".pth", ".ckpt", ".joblib", ".dill") or (
+            head[:1] in (b"c", b"(", b"}", b"]", b"I", b"S", b"V", b"\x80") and head.rstrip().endswith(b".")):
+        return ("torch", "") if ext in TORCH_NAMES else ("pickle", "")
     if ext in DATA_EXTENSIONS or _looks_like_text(head):
         return "data", "data (%s)" % (ext or "text")
     return "unverified", "content is no format a loader here opens"
