@@ -193,31 +193,6 @@ std::unique_ptr<Zygote> Zygote::exec(const std::string& name, const std::vector<
   return z;
 }
 
-std::unique_ptr<Zygote> Zygote::fork_here(const std::string& name, const std::function<void()>& prepare,
-                                          const InProcessHarness& harness, std::string* error) {
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-    *error = fmt::format("zygote socket: {}", strerror(errno));
-    return nullptr;
-  }
-  pid_t supervisor = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    *error = fmt::format("fork zygote: {}", strerror(errno));
-    close(sv[0]), close(sv[1]);
-    return nullptr;
-  }
-  if (pid == 0) {
-    become_zygote_child(sv[1], supervisor);
-    prepare();
-    serve_zygote(kControlFd, harness);
-  }
-  close(sv[1]);
-  auto z = std::unique_ptr<Zygote>(new Zygote(name, pid, sv[0]));
-  if (!z->await_hello(error)) return nullptr;
-  return z;
-}
-
 bool Zygote::healthy() const {
   std::lock_guard lock(mu_);
   if (broken_ || pidfd_ < 0) return false;

@@ -30,10 +30,6 @@ class Zygote {
   // Starts `argv` (argv[0] the executable) with the control socket on fd 3; it must call
   // serve_zygote(3, ...) once ready. The name says which family it serves.
   static std::unique_ptr<Zygote> exec(const std::string& name, const std::vector<std::string>& argv, std::string* error);
-  // Forks the calling process instead (tests; the caller must be single-threaded): the child
-  // runs prepare() and then serves with `harness`.
-  static std::unique_ptr<Zygote> fork_here(const std::string& name, const std::function<void()>& prepare,
-                                           const InProcessHarness& harness, std::string* error);
   ~Zygote();  // SIGKILL through its pidfd, then reaped
   Zygote(const Zygote&) = delete;
   Zygote& operator=(const Zygote&) = delete;
