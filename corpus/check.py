@@ -29,12 +29,12 @@ sys.dont_write_bytecode = True
 FIELDS = ("file", "label", "technique", "format", "description", "expect_evidence")
 FORMATS = {"pickle", "dill", "paddle", "joblib", "pytorch-zip", "pytorch-legacy", "torchscript",
            "7z-pytorch", "numpy-npy", "numpy-npz", "keras-h5", "savedmodel",
-           "tar", "nemo", "zip", "safetensors", "hdf5"}  # formats.py's (checked through the jail)
+           "tar", "nemo", "zip", "safetensors", "hdf5", "gguf", "onnx"}  # formats.py's (checked through the jail)
 # Intentionally malformed: the payload runs, then the stream ends early.
 BROKEN = {"truncated-after-payload"}
 # Globals no benign model needs; any of them in a benign sample is a corpus bug.
 DANGEROUS_MODULES = {"os", "posix", "nt", "subprocess", "socket", "ctypes", "runpy", "importlib",
-                     "_posixsubprocess", "pty", "shutil", "sys", "time", "webbrowser", "urllib",
+                     "_posixsubprocess", "pty", "shutil", "sys", "time", "webbrowser", "antigravity", "urllib",
                      "http", "requests", "posixpath"}
 DANGEROUS_NAMES = {"builtins.exec", "builtins.eval", "builtins.compile", "builtins.open",
                    "builtins.__import__", "__builtin__.eval", "__builtin__.exec",

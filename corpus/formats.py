@@ -7,6 +7,7 @@ import bz2
 import gzip
 import io
 import json
+import os
 import struct
 import tarfile
 
@@ -173,3 +174,218 @@ def samples():
     yield from archive_samples()
     yield from safetensors_samples()
     yield from data_file_samples()
+    yield from gguf_samples()
+    yield from onnx_samples()
+
+
+# --- GGUF (llama.cpp) and ONNX (issue #12) -------------------------------------------------------
+# GGUF bytes are written by hand (the gguf package is not packaged); ONNX models are built with
+# the real onnx package (onnx.helper) and serialised with SerializeToString, so onnx.save never
+# touches external data. Nothing is loaded: a template is never rendered here, a model never
+# onnx.load'ed.
+
+GGUF_STRING, GGUF_ARRAY = 8, 9
+GGUF_SCALARS = {"uint8": (0, "<B"), "int8": (1, "<b"), "uint32": (4, "<I"), "int32": (5, "<i"),
+                "float32": (6, "<f"), "bool": (7, "<?"), "uint64": (10, "<Q"), "float64": (12, "<d")}
+
+
+def _gguf_str(text):
+    b = text.encode()
+    return struct.pack("<Q", len(b)) + b
+
+
+def _gguf_value(value):
+    """(type id, encoded value) of a Python value: str, bool, int (uint32), float (float32),
+    ("uint64", 5)-style typed scalars, and lists of one of those (arrays)."""
+    if isinstance(value, tuple):
+        tid, fmt = GGUF_SCALARS[value[0]]
+        return tid, struct.pack(fmt, value[1])
+    if isinstance(value, str):
+        return GGUF_STRING, _gguf_str(value)
+    if isinstance(value, bool):
+        return 7, struct.pack("<?", value)
+    if isinstance(value, int):
+        return 4, struct.pack("<I", value)
+    if isinstance(value, float):
+        return 6, struct.pack("<f", value)
+    if isinstance(value, list):
+        items = [_gguf_value(v) for v in value]
+        etype = items[0][0] if items else GGUF_STRING
+        return GGUF_ARRAY, struct.pack("<IQ", etype, len(items)) + b"".join(b for _, b in items)
+    raise TypeError(f"no GGUF type for {value!r}")
+
+
+def gguf_bytes(metadata, tensors, version=3, alignment=32):
+    """A GGUF file: header, typed key/values (in order), tensor infos (F32 only), aligned data.
+    `tensors` is [(name, numpy float32 array)]."""
+    kvs = b""
+    for key, value in metadata:
+        tid, data = _gguf_value(value)
+        kvs += _gguf_str(key) + struct.pack("<I", tid) + data
+    infos, blobs, offset = b"", b"", 0
+    for name, arr in tensors:
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        dims = list(reversed(arr.shape))  # ggml lists the fastest-moving dimension first
+        infos += _gguf_str(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
+        infos += struct.pack("<IQ", 0, offset)  # GGML_TYPE_F32
+        blob = arr.tobytes()
+        blob += b"\0" * (-len(blob) % alignment)
+        blobs += blob
+        offset += len(blob)
+    head = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(metadata)) + kvs + infos
+    return head + b"\0" * (-len(head) % alignment) + blobs
+
+
+GGUF_TOKENS = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "<|user|>", "<|assistant|>", "<|system|>",
+               "▁Hello", "▁world", "!", "▁the", "▁a", "▁is", "."]
+
+
+def gguf_model(template, name="tiny-chat", arch="llama", seed=0, extra=()):
+    """A tiny llama-architecture GGUF with a vocabulary, bos/eos ids and a chat template."""
+    r = np.random.default_rng(seed)
+    meta = [("general.architecture", arch), ("general.name", name), ("general.file_type", 0),
+            (f"{arch}.context_length", 512), (f"{arch}.embedding_length", 8), (f"{arch}.block_count", 1),
+            (f"{arch}.attention.head_count", 2), (f"{arch}.rope.freq_base", 10000.0),
+            ("tokenizer.ggml.model", "llama"), ("tokenizer.ggml.tokens", GGUF_TOKENS),
+            ("tokenizer.ggml.scores", [float(-i) for i in range(len(GGUF_TOKENS))]),
+            ("tokenizer.ggml.token_type", [("int32", 1)] * len(GGUF_TOKENS)),
+            ("tokenizer.ggml.bos_token_id", 1), ("tokenizer.ggml.eos_token_id", 2), *extra]
+    if template is not None:
+        meta.append(("tokenizer.chat_template", template))
+    tensors = [("token_embd.weight", r.standard_normal((len(GGUF_TOKENS), 8)).astype("float32")),
+               ("output_norm.weight", np.ones(8, dtype="float32"))]
+    return gguf_bytes(meta, tensors)
+
+
+# Ordinary chat templates, as the Hub's GGUF conversions carry them.
+LLAMA2_TEMPLATE = (
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
+    "{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}"
+    "{% set system_message = false %}{% endif %}{% for message in loop_messages %}"
+    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if loop.index0 == 0 and system_message != false %}"
+    "{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}"
+    "{% else %}{% set content = message['content'] %}{% endif %}"
+    "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ ' ' + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}")
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+ZEPHYR_TEMPLATE = (
+    "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\\n' + message['content'] + eos_token }}\n"
+    "{% elif message['role'] == 'system' %}\n{{ '<|system|>\\n' + message['content'] + eos_token }}\n"
+    "{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\\n'  + message['content'] + eos_token }}\n{% endif %}\n"
+    "{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}")
+
+
+def gguf_injection(cmd, gadget="self"):
+    """CVE-2024-34359: a template that climbs from a Jinja object to os.popen. `cmd` is defanged
+    (echo/touch into /tmp). The chat template still renders a ChatML prompt around it."""
+    reach = {
+        "self": "self.__init__.__globals__.__builtins__.__import__('os')",
+        "cycler": "cycler.__init__.__globals__.os",
+        "joiner": "joiner.__init__.__globals__.os",
+        "lipsum": "lipsum.__globals__['os']",
+        "namespace": "namespace.__init__.__globals__.os",
+    }[gadget]
+    return CHATML_TEMPLATE + "{{ " + reach + ".popen(" + json.dumps(cmd) + ").read() }}"
+
+
+def gguf_samples():
+    t = "gguf-chat-template-rce"
+    yield _sample("malicious", "chat_template_rce.gguf", t, "gguf",
+                  "GGUF whose tokenizer.chat_template climbs self.__init__.__globals__ to os.popen (CVE-2024-34359)",
+                  SH, gguf_model(gguf_injection(marker_cmd(t), "self")))
+    t = "gguf-chat-template-cycler"
+    yield _sample("malicious", "assistant_q4.gguf", t, "gguf",
+                  "GGUF chat template reaching os through jinja2's cycler global (cycler.__init__.__globals__.os.popen)",
+                  SH, gguf_model(gguf_injection(f"touch /tmp/mv_marker_{t}", "cycler"), name="assistant-q4"))
+    t = "gguf-named-template-rce"
+    yield _sample("malicious", "tool_use.gguf", t, "gguf",
+                  "GGUF with a clean default template and a named tokenizer.chat_template.tool_use that calls os.popen via lipsum",
+                  SH, gguf_model(CHATML_TEMPLATE, extra=[("tokenizer.chat_template.tool_use",
+                                                          gguf_injection(marker_cmd(t), "lipsum"))]))
+    yield _sample("benign", "llama2_chat.gguf", "gguf-llama2-template", "gguf",
+                  "GGUF with the Llama-2 chat template (raise_exception, bos/eos tokens)",
+                  "call modelvet.gguf.chat_template", gguf_model(LLAMA2_TEMPLATE, name="llama-2-chat"))
+    yield _sample("benign", "chatml.gguf", "gguf-chatml-template", "gguf",
+                  "GGUF with a ChatML chat template", "call modelvet.gguf.chat_template", gguf_model(CHATML_TEMPLATE, name="chatml"))
+    yield _sample("benign", "zephyr.gguf", "gguf-zephyr-template", "gguf",
+                  "GGUF with the Zephyr chat template (newlines trimmed by trim_blocks/lstrip_blocks)",
+                  "call modelvet.gguf.chat_template", gguf_model(ZEPHYR_TEMPLATE, name="zephyr", seed=1))
+    yield _sample("benign", "base_model.gguf", "gguf-no-template", "gguf",
+                  "GGUF of a base model without a chat template", "static gguf: no chat template", gguf_model(None, name="base"))
+
+
+def onnx_linear(seed=0, external=None, domain="", op_domain=None, opset_domain=None, name="linear"):
+    """A tiny ONNX model y = x @ W + b built with onnx.helper. `external` maps initializer name →
+    (location, offset, length) for EXTERNAL data; `op_domain` puts a node in a custom domain (also
+    imported in opset_import when `opset_domain`)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    r = np.random.default_rng(seed)
+    w = r.standard_normal((4, 3)).astype("float32")
+    b = r.standard_normal(3).astype("float32")
+    inits = [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")]
+    for init in inits:
+        if external and init.name in external:
+            location, offset, length = external[init.name]
+            init.ClearField("raw_data")
+            init.data_location = TensorProto.EXTERNAL
+            for k, v in (("location", location), ("offset", str(offset)), ("length", str(length))):
+                entry = init.external_data.add()
+                entry.key, entry.value = k, v
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["xw"]), helper.make_node("Add", ["xw", "B"], ["y"])]
+    if op_domain is not None:
+        nodes.append(helper.make_node("CustomGelu", ["y"], ["z"], domain=op_domain))
+    out = "z" if op_domain is not None else "y"
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, 3])], inits)
+    opsets = [helper.make_opsetid("", 13)]
+    if opset_domain is not None:
+        opsets.append(helper.make_opsetid(opset_domain, 1))
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="modelvet-corpus", domain=domain)
+    model.ir_version = 8
+    return model.SerializeToString(), (w, b)
+
+
+def onnx_with_sibling(seed=0):
+    """A writer: the model and its external data file beside it (location = the sibling's name)."""
+    def write(path):
+        sibling = os.path.basename(path) + ".data"
+        _, (w, b) = onnx_linear(seed)
+        blob_w, blob_b = w.tobytes(), b.tobytes()
+        data, _ = onnx_linear(seed, external={"W": (sibling, 0, len(blob_w)), "B": (sibling, len(blob_w), len(blob_b))})
+        with open(os.path.join(os.path.dirname(path), sibling), "wb") as f:
+            f.write(blob_w + blob_b)
+        with open(path, "wb") as f:
+            f.write(data)
+    return write
+
+
+def onnx_samples():
+    t = "onnx-external-data-etc-passwd"
+    yield _sample("malicious", "traversal.onnx", t, "onnx",
+                  "ONNX whose weight tensor's external data location is ../../../../etc/passwd (CVE-2022-25882)",
+                  "call modelvet.onnx.external_data_escape",
+                  onnx_linear(2, external={"W": ("../../../../etc/passwd", 0, 48)})[0])
+    t = "onnx-external-data-ssh-key"
+    yield _sample("malicious", "decoy_key.onnx", t, "onnx",
+                  "ONNX whose external data is the user's SSH key (/home/alice/.ssh/id_rsa, absolute)",
+                  "call modelvet.onnx.external_data_escape",
+                  onnx_linear(3, external={"W": ("/home/alice/.ssh/id_rsa", 0, 48)})[0])
+    t = "onnx-custom-op-library"
+    yield _sample("malicious", "custom_op.onnx", t, "onnx",
+                  "ONNX with a node (and opset_import) in a custom-op domain naming a native library: "
+                  "register_custom_ops_library dlopens it (emulated: onnxruntime is not packaged)",
+                  "dlopen libmv_custom_ops.so",
+                  onnx_linear(4, op_domain="libmv_custom_ops.so", opset_domain="libmv_custom_ops.so")[0])
+    yield _sample("benign", "linear.onnx", "onnx-inline-weights", "onnx",
+                  "ONNX MatMul+Add with its weights in the file", "call modelvet.onnx", onnx_linear(0)[0])
+    yield _sample("benign", "linear_external.onnx", "onnx-external-data-sibling", "onnx",
+                  "ONNX whose weights are external data in a file beside it (linear_external.onnx.data)",
+                  "call modelvet.onnx", onnx_with_sibling(1))
+    yield _sample("benign", "contrib_op.onnx", "onnx-contrib-domain", "onnx",
+                  "ONNX with a node in the com.microsoft contrib domain (built into onnxruntime, no library)",
+                  "call modelvet.onnx", onnx_linear(5, op_domain="com.microsoft", opset_domain="com.microsoft")[0])

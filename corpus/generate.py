@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 
 import benign  # noqa: E402
+import evasion  # noqa: E402
 import formats  # noqa: E402
 import library  # noqa: E402
 import malicious  # noqa: E402
@@ -34,7 +35,7 @@ from catalog import LABELS, MANIFEST, label_counts, write_samples  # noqa: E402
 
 def all_samples():
     samples = [*malicious.samples(), *twins.samples(), *suspicious.samples(), *benign.samples(), *library.samples(),
-               *formats.samples(), *triggers.samples()]
+               *formats.samples(), *triggers.samples(), *evasion.samples()]
     for key in ("file", "technique"):
         values = [getattr(s, key) for s in samples]
         dupes = sorted({v for v in values if values.count(v) > 1})

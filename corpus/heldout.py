@@ -753,8 +753,45 @@ def m_keras_lambda_popen(d):
                 lambda path: containers.write_keras_h5(path, src, d.np_rng()))
 
 
+def m_gguf_template_injection(d):
+    """Issue #12: a GGUF chat template that reaches os.popen (CVE-2024-34359), through one of
+    jinja2's globals, around one of the ordinary templates, as the default or a named template."""
+    gadget = d.pick(["self", "cycler", "joiner", "lipsum", "namespace"])
+    cmd = d.shell_cmd()
+    template = formats.gguf_injection(cmd, gadget)
+    base = d.pick([formats.CHATML_TEMPLATE, formats.ZEPHYR_TEMPLATE, formats.LLAMA2_TEMPLATE])
+    template = template.replace(formats.CHATML_TEMPLATE, base, 1)
+    named = d.pick([False, True])
+    extra = [(f"tokenizer.chat_template.{d.pick(['tool_use', 'rag', 'default_v2'])}", template)] if named else []
+    data = formats.gguf_model(base if named else template, name=d.word(), arch=d.pick(["llama", "mistral", "qwen2"]),
+                              seed=d.r.getrandbits(31), extra=extra)
+    return Made("malicious", "gguf-chat-template-injection", "gguf", ".gguf",
+                f"GGUF {'named' if named else 'default'} chat template reaching os.popen via {gadget}: {cmd}",
+                SH, bytes_writer(data))
+
+
+def m_onnx_reach_out(d):
+    """Issue #12: an ONNX model whose external data escapes its directory, or whose custom-op
+    domain names a native library (onnxruntime's register_custom_ops_library, emulated)."""
+    kind = d.pick(["escape", "library"])
+    if kind == "escape":
+        target = d.pick(["etc/passwd", "etc/hostname", "home/alice/.aws/credentials", "home/alice/.ssh/id_rsa",
+                         "proc/self/environ"])
+        location = d.pick(["../" * d.r.randint(3, 8) + target, "/" + target, "./" + "../" * d.r.randint(2, 6) + target])
+        data, _ = formats.onnx_linear(d.r.getrandbits(31), external={"W": (location, 0, 48)})
+        return Made("malicious", "onnx-external-data-escape", "onnx", ".onnx",
+                    f"ONNX external data location {location!r}", "call modelvet.onnx.external_data_escape",
+                    bytes_writer(data))
+    lib = d.pick([f"lib{d.word()}_ops.so", f"./custom/{d.word()}.so", f"/tmp/{d.word()}_kernels.so.1"])
+    in_opset = d.pick([False, True])
+    data, _ = formats.onnx_linear(d.r.getrandbits(31), op_domain=lib, opset_domain=lib if in_opset else None)
+    return Made("malicious", "onnx-custom-op-library", "onnx", ".onnx",
+                f"ONNX custom-op domain {lib!r} (node{' and opset_import' if in_opset else ''}): dlopen when registered",
+                f"dlopen {lib}", bytes_writer(data))
+
+
 FIXED_MALICIOUS = [m_torch_extra_member, m_numpy_nested_object, m_joblib_compressed, m_dill_function,
-                   m_keras_lambda_popen]
+                   m_keras_lambda_popen, m_gguf_template_injection, m_onnx_reach_out]
 
 
 # --- suspicious: string code with no effect, environment probes ---------------------------------
@@ -954,9 +991,34 @@ def b_archived_checkpoint(d):
                 bytes_writer(data))
 
 
+def b_gguf_chat_model(d):
+    """Issue #12: a GGUF with an ordinary chat template (or none), rendered with jinja2 in the jail."""
+    name = d.pick(["llama2", "chatml", "zephyr", "none"])
+    template = {"llama2": formats.LLAMA2_TEMPLATE, "chatml": formats.CHATML_TEMPLATE,
+                "zephyr": formats.ZEPHYR_TEMPLATE, "none": None}[name]
+    data = formats.gguf_model(template, name=d.word(), arch=d.pick(["llama", "mistral", "qwen2"]), seed=d.r.getrandbits(31))
+    return Made("benign", "gguf-chat-model", "gguf", ".gguf", f"GGUF with a {name} chat template",
+                "call modelvet.gguf.chat_template", bytes_writer(data))
+
+
+def b_onnx_model(d):
+    """Issue #12: an ONNX model with its weights inline, in an external file beside it, or with a
+    node in onnxruntime's built-in com.microsoft domain."""
+    kind = d.pick(["inline", "external", "contrib"])
+    seed = d.r.getrandbits(31)
+    if kind == "external":
+        write = formats.onnx_with_sibling(seed)
+    else:
+        data, _ = formats.onnx_linear(seed, op_domain="com.microsoft" if kind == "contrib" else None,
+                                      opset_domain="com.microsoft" if kind == "contrib" else None)
+        write = bytes_writer(data)
+    return Made("benign", "onnx-model", "onnx", ".onnx", f"ONNX MatMul+Add ({kind} weights/domain)",
+                "call modelvet.onnx", write)
+
+
 BENIGN = [b_archived_checkpoint, b_torch_nested_checkpoint, b_numpy_structured, b_sklearn_pipeline, b_getattr_harmless, b_operator_add,
           b_decimal_fraction_datetime, b_namedtuples, b_dill_closure_numbers, b_keras_arith, b_numpy_nested_object,
-          b_joblib_other_compressor, b_torch_module_variant]
+          b_joblib_other_compressor, b_torch_module_variant, b_gguf_chat_model, b_onnx_model]
 
 
 # --- choosing and writing the set -----------------------------------------------------------------

@@ -1,12 +1,15 @@
 """Malicious twins of the library-written benign files (library.py): the same real-library
 pickles, with the file itself doing what the library does on its own — running `uname -p`,
 writing to /dev/shm, dlopen'ing a library of its choosing, binding a socket, importing a module
-(by string, through importlib) whose import runs a process. The library's own behaviour is context;
+(by string, through importlib) whose import runs a process, opening a browser itself or through a
+standard-library module whose import opens one (antigravity). The library's own behaviour is context;
 the file's is a finding, so these stay malicious (issue #15).
 
 Defanged like the rest of the corpus: `uname -p`, a file in the jail's /dev/shm, xgboost's own
 library (nothing is called in it), a socket bound to ::1 port 0 (never listened on or
-connected).
+connected), browser pages under .invalid. antigravity's page is the standard library's own fixed
+xkcd address: only ever opened inside the jail, where the browser is a recording decoy and the
+network is the fake one.
 """
 import os
 
@@ -63,3 +66,18 @@ def samples():
                 "its `uname -p` are the file's doing, not a global the victim's process had loaded", "exec uname",
                 _pickle_bytes(lambda: {"lr": 0.001, "epochs": 3}, protocol=2),
                 Call(Global("importlib", "import_module"), ("pandas",)))
+    yield _twin("sklearn_tree_webbrowser_open.pkl", "twin-webbrowser-open",
+                "a real DecisionTreeClassifier pickle that itself calls webbrowser.open on a page of its choosing "
+                "(on a desktop the victim's browser opens the attacker's page)", "exec browser",
+                _pickle_bytes(library._sk("decision_tree")),
+                Call(Global("webbrowser", "open"), ("http://landing.mv-twin.invalid/welcome",)))
+    yield _twin("config_global_antigravity.pkl", "twin-import-antigravity",
+                "a config dict whose pickle names a global of antigravity, a standard-library module whose "
+                "import opens a browser: the import is the file's choice, so its effect is the file's",
+                "exec browser",
+                _pickle_bytes(lambda: {"lr": 0.001, "epochs": 3}, protocol=2),
+                Call(Global("builtins", "repr"), (Global("antigravity", "geohash"),)))
+    yield _twin("pandas_frame_importlib_antigravity.pkl", "twin-importlib-antigravity-by-string",
+                "a real DataFrame.to_pickle whose pickle imports antigravity by string through importlib "
+                "(no antigravity global in the file)", "exec browser",
+                _pandas_frame_bytes, Call(Global("importlib", "import_module"), ("antigravity",)))

@@ -31,6 +31,8 @@ def magic_of(b):
         return "tar"
     if b[:6] == b"\x93NUMPY":
         return "npy"
+    if b[:4] == b"GGUF":
+        return "gguf"
     if b"\x89HDF\r\n\x1a\n" in b[:4096]:
         return "hdf5"
     if b[:1] == b"\x80" or b[:1] in (b"(", b"c", b"]", b"}"):
@@ -77,7 +79,8 @@ def from_corpus(seeds, root):
             b = f.read()
         by_kind.setdefault(magic_of(b), []).append(b)
     targets = {"pickle": ["fuzz_pickle"], "zip": ["fuzz_zip"], "7z": ["fuzz_7z"], "tar": ["fuzz_tar"],
-               "npy": ["fuzz_npy"], "hdf5": ["fuzz_hdf5"], "compressed": ["fuzz_tar"]}
+               "npy": ["fuzz_npy"], "hdf5": ["fuzz_hdf5"], "compressed": ["fuzz_tar"],
+               "gguf": ["fuzz_gguf"]}
     for kind, files in sorted(by_kind.items()):
         step = max(1, len(files) // PER_TARGET)
         picked = files[::step][:PER_TARGET]
@@ -128,6 +131,25 @@ def small_containers(seeds):
                                                           {"class_name": "Dense", "config": {"units": 2}}]}}).encode()
     seeds.add("fuzz_hdf5", h5)
     seeds.add("fuzz_prescan", b"\x05" + h5)
+
+
+def gguf(seeds):
+    """A small GGUF v3 file (metadata, a chat template, one tensor info), and its v2 twin."""
+    def string(text):
+        b = text.encode()
+        return struct.pack("<Q", len(b)) + b
+    template = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] }}"
+                "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant' }}{% endif %}")
+    kvs = [string("general.architecture") + struct.pack("<I", 8) + string("llama"),
+           string("llama.context_length") + struct.pack("<II", 4, 2048),
+           string("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 3) + string("<s>") + string("</s>") + string("hi"),
+           string("tokenizer.chat_template") + struct.pack("<I", 8) + string(template)]
+    tensor = string("token_embd.weight") + struct.pack("<IQQIQ", 2, 4, 3, 0, 0)
+    for version in (3, 2):
+        data = b"GGUF" + struct.pack("<IQQ", version, 1, len(kvs)) + b"".join(kvs) + tensor + bytes(48)
+        seeds.add("fuzz_gguf", data, f"v{version}.gguf")
+        seeds.add("fuzz_sniff", b"\x00" + data)
+        seeds.add("fuzz_prescan", b"\x00" + data)
 
 
 def policies(seeds, policy_path):
@@ -220,6 +242,7 @@ def main():
     else:
         print(f"seeds.py: no regression corpus at {a.corpus}: hand-written seeds only")
     small_containers(seeds)
+    gguf(seeds)
     policies(seeds, a.policy)
     traces(seeds)
     batch_inputs(seeds)

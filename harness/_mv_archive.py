@@ -14,7 +14,7 @@ import tarfile
 import tempfile
 import zipfile
 
-import _modelvet
+import _sitehooks
 import _mv_recorder
 
 MAX_MEMBERS = 200
@@ -31,7 +31,7 @@ DATA_EXTENSIONS = {".json", ".yaml", ".yml", ".txt", ".md", ".rst", ".cfg", ".in
 
 def _emit(event, **fields):
     fields["event"] = event
-    _modelvet.emit("audit", fields)
+    _sitehooks.emit("audit", fields)
 
 
 def _head(path, n=HEAD_BYTES):

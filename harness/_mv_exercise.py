@@ -7,12 +7,13 @@ import functools
 import sys
 import types
 
-import _modelvet
+import _sitehooks
 import _mv_recorder
 
 MAX_DEPTH = 4
 MAX_ITEMS = 300
 MAX_ATTRS = 40
+MAX_TENSOR_ELEMENTS = 1 << 20
 # What a victim's code reads on a loaded model whether or not the object lists it: a missing
 # name goes through the class's __getattr__.
 VICTIM_ATTRIBUTES = ("config", "classes_", "n_features_in_", "feature_names_in_", "vocab", "labels", "device",
@@ -43,7 +44,7 @@ def _touch(walk, obj, depth):
     # Using an installed library's object (its predict, forward, repr) runs the library's code:
     # a library window, unless the object's state reaches code the file supplied.
     cause = _mv_recorder.object_cause(obj)
-    with _mv_recorder.window(cause, "exercise %s" % _modelvet.callable_name(type(obj))):
+    with _mv_recorder.window(cause, "exercise %s" % _sitehooks.callable_name(type(obj))):
         _touch_one(walk, obj, depth)
 
 
@@ -65,7 +66,7 @@ def _touch_one(walk, obj, depth):
             for item in list(obj)[:MAX_ITEMS]:
                 _touch(walk, item, depth + 1)
         elif torch is not None and isinstance(obj, torch.Tensor):
-            obj.sum()
+            _sum_tensor(obj, torch)
         elif torch is not None and isinstance(obj, torch.nn.Module):
             _exercise_module(walk, obj, torch)
         elif numpy is not None and isinstance(obj, numpy.ndarray):
@@ -80,6 +81,15 @@ def _touch_one(walk, obj, depth):
     except BaseException as error:  # a hostile object may raise anything, SystemExit included
         walk.errors += 1
         walk.note("%s raised %s" % (type(obj).__name__, type(error).__name__))
+
+
+def _sum_tensor(tensor, torch):
+    """A tensor op (its __torch_function__ and any mode a payload pushed run as for a whole-tensor
+    op) over at most MAX_TENSOR_ELEMENTS of a dense tensor: a big storage mapped from the file
+    (_mv_torchmap) is not paged in whole."""
+    if tensor.layout != torch.strided or tensor.dim() == 0 or tensor.numel() <= MAX_TENSOR_ELEMENTS:
+        return tensor.sum()
+    return tensor[tuple(slice(0, max(1, int(MAX_TENSOR_ELEMENTS ** (1.0 / tensor.dim())))) for _ in range(tensor.dim()))].sum()
 
 
 def _touch_object(walk, obj, depth):
@@ -114,7 +124,7 @@ def _try_call(walk, obj):
         return False
     numpy = _module_loaded("numpy")
     sample = numpy.zeros((1, 4)) if numpy is not None else [0.0, 0.0, 0.0, 0.0]
-    walk.note("call %s(input)" % _modelvet.callable_name(obj))
+    walk.note("call %s(input)" % _sitehooks.callable_name(obj))
     try:
         obj(sample)
     except Exception as error:
@@ -186,5 +196,5 @@ def exercise(obj, label):
     walk = _Walk()
     _touch(walk, obj, 0)
     _mv_recorder.emit_window_count()
-    _modelvet.emit("exercise", {"target": label, "type": _modelvet.callable_name(type(obj)),
+    _sitehooks.emit("exercise", {"target": label, "type": _sitehooks.callable_name(type(obj)),
                                 "items_touched": walk.items, "actions": walk.actions, "errors": walk.errors})

@@ -18,7 +18,7 @@ import marshal
 import types
 import zipfile
 
-import _modelvet
+import _sitehooks
 
 MAX_LAYERS = 2000
 MAX_SCAN_BYTES = 64 << 20
@@ -75,8 +75,8 @@ class _Builder:
         return self.numpy.zeros([1] + (dims or [4]), dtype="float32")
 
     def call(self, function, x, arguments, origin, name):
-        _modelvet.emit("call", {"callable": name, "args": _modelvet.brepr((x,)), "origin": origin, "member": "",
-                                "kwargs": _modelvet.brepr(arguments) if arguments else ""})
+        _sitehooks.emit("call", {"callable": name, "args": _sitehooks.brepr((x,)), "origin": origin, "member": "",
+                                "kwargs": _sitehooks.brepr(arguments) if arguments else ""})
         out = function(x, **arguments)
         return out if isinstance(out, self.numpy.ndarray) else x
 
@@ -87,10 +87,10 @@ class _Builder:
         if isinstance(function, dict) and function.get("class_name") == "__lambda__":  # Keras 3
             inner = function.get("config", {})
             fn = func_load(inner.get("code"), inner.get("defaults"), inner.get("closure"))
-            return fn, "lambda", _modelvet.callable_name(fn)
+            return fn, "lambda", _sitehooks.callable_name(fn)
         if function_type == "lambda":
             fn = func_load(function)
-            return fn, "lambda", _modelvet.callable_name(fn)
+            return fn, "lambda", _sitehooks.callable_name(fn)
         if isinstance(function, dict) and "module" in function:  # a serialised module function
             module, name = function["module"], function.get("config")
         elif config.get("module") and isinstance(function, str):

@@ -10,9 +10,13 @@ import pickle
 import sys
 import zipfile
 
+import _sitehooks
 import _mv_archive
+import _mv_gguf
 import _mv_keras
+import _mv_onnx
 import _mv_recorder
+import _mv_torchmap
 
 MAX_ARCHIVE_MEMBERS = 200
 PICKLE_PROTOCOL_MAGIC = {b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"}
@@ -64,7 +68,15 @@ def load_torch(path, container=""):
     inner = _torch_pickle_member(path)
     _mv_recorder.set_member(":".join(m for m in (container, inner) if m))
     # torch 1.13's defaults: weights_only=False; a victim without a GPU passes map_location cpu.
-    result.objects.append(("", torch.load(path, map_location="cpu")))
+    # The storages of a zip checkpoint are mapped from the file, not read (_mv_torchmap); what was
+    # and was not materialised is stated after the load, whatever the load did.
+    stats = _mv_torchmap.Stats()
+    undo = _mv_torchmap.install(torch, stats)
+    try:
+        result.objects.append(("", torch.load(path, map_location="cpu")))
+    finally:
+        undo()
+        _sitehooks.emit("audit", dict(stats.fields(), member=":".join(m for m in (container, inner) if m)))
     return result
 
 
@@ -100,18 +112,32 @@ def load_numpy(path):
     return result
 
 
-def load_keras_h5(path):
-    config, version = _mv_keras.load_keras(path)
-    result = Loaded("keras-h5 (emulated)", version)
-    result.objects.append(("", config))
+def _one_object(label, load, path):
+    """An emulated or partly real load that yields one summary object and the library's version."""
+    obj, version = load(path)
+    result = Loaded(label, version)
+    result.objects.append(("", obj))
     return result
+
+
+def load_keras_h5(path):
+    return _one_object("keras-h5 (emulated)", _mv_keras.load_keras, path)
 
 
 def load_savedmodel(path):
-    summary, version = _mv_keras.load_savedmodel(path)
-    result = Loaded("savedmodel (emulated)", version)
-    result.objects.append(("", summary))
-    return result
+    return _one_object("savedmodel (emulated)", _mv_keras.load_savedmodel, path)
+
+
+def load_gguf(path):
+    """llama-cpp-python: metadata read (emulated llama.cpp), chat template rendered with jinja2 (real)."""
+    return _one_object("gguf (chat template rendered with real jinja2; llama.cpp load emulated: metadata read, "
+                       "tensors not loaded)", _mv_gguf.load_gguf, path)
+
+
+def load_onnx(path):
+    """onnx.load(path) with the real onnx; custom-op library registration emulated."""
+    return _one_object("onnx (real onnx.load; custom-op library registration emulated: onnxruntime is not packaged)",
+                       _mv_onnx.load_onnx, path)
 
 
 def _sniff_member(path):
@@ -296,6 +322,8 @@ LOADERS = {
     "savedmodel": load_savedmodel,
     "7z": load_7z,
     "archive": load_archive,
+    "gguf": load_gguf,
+    "onnx": load_onnx,
 }
 
 # What each loader imports during setup, before the file is read, so the library's own
@@ -311,4 +339,6 @@ SETUP_IMPORTS = {
     "savedmodel": ["numpy"],
     "7z": ["numpy", "torch", "py7zr", "tempfile"],
     "archive": ["numpy", "torch", "joblib", "joblib.numpy_pickle", "h5py", "py7zr", "tarfile", "tempfile"],
+    "gguf": ["jinja2", "jinja2.compiler"],
+    "onnx": ["numpy", "onnx", "onnx.external_data_helper", "onnx.numpy_helper", "ctypes"],
 }

@@ -4,7 +4,7 @@ import importlib
 import pickle
 import sys
 
-import _modelvet
+import _sitehooks
 import _mv_exercise
 import _mv_loaders
 import _mv_recorder
@@ -47,11 +47,11 @@ def _setup(loader_id):
         try:
             importlib.import_module(name)
         except Exception as error:
-            _modelvet.emit("harness_error", {"message": "setup import %s failed: %s" % (name, _describe_exception(error))})
+            _sitehooks.emit("harness_error", {"message": "setup import %s failed: %s" % (name, _describe_exception(error))})
             return False
     _mv_timewarp.install(MAX_REAL_SLEEP_S)
     # Out of the sample's sight; the functions keep their modules alive.
-    for name in [n for n in sys.modules if n.startswith("_mv_") or n == "_modelvet"]:
+    for name in [n for n in sys.modules if n.startswith("_mv_") or n == "_sitehooks"]:
         del sys.modules[name]
     return True
 
@@ -71,18 +71,18 @@ def _preimport(model_path):
         if _mv_recorder.import_as_library(module, "import %s (named by the file, imported before load)" % module):
             done.append(module)
     if done:
-        _modelvet.emit("audit", {"event": "modelvet.preimport", "modules": done[:100], "count": len(done)})
+        _sitehooks.emit("audit", {"event": "modelvet.preimport", "modules": done[:100], "count": len(done)})
 
 
 def main(model_path, loader_id, format_id, exercise):
     load = _mv_loaders.LOADERS.get(loader_id)
     if load is None:
-        _modelvet.emit("harness_error", {"message": "unknown loader %r" % loader_id})
+        _sitehooks.emit("harness_error", {"message": "unknown loader %r" % loader_id})
         return False
     if not _setup(loader_id):
         return False
 
-    _modelvet.enter_phase("load", {"loader": loader_id, "format": format_id})
+    _sitehooks.enter_phase("load", {"loader": loader_id, "format": format_id})
     fields = {"loader": loader_id, "library_version": "", "type": "", "exception": ""}
     loaded = None
     _preimport(model_path)
@@ -99,12 +99,12 @@ def main(model_path, loader_id, format_id, exercise):
         fields["loader"] = loaded.loader
         fields["library_version"] = loaded.library_version
         if loaded.objects:
-            fields["type"] = _modelvet.callable_name(type(loaded.objects[0][1]))
+            fields["type"] = _sitehooks.callable_name(type(loaded.objects[0][1]))
         fields["members"] = [member for member, _ in loaded.objects][:50]
     fields.update(_mv_recorder.summary())
     _mv_recorder.set_member("")
     _mv_recorder.collect_garbage("the load")
-    _modelvet.emit("load", fields)
+    _sitehooks.emit("load", fields)
     _mv_recorder.emit_window_count()
     snapshot.report_changes()
     if loaded is not None:
@@ -115,12 +115,12 @@ def main(model_path, loader_id, format_id, exercise):
         roots = None
 
     if exercise and loaded is not None:
-        _modelvet.enter_phase("exercise")
+        _sitehooks.enter_phase("exercise")
         for member, obj in loaded.objects:
             try:
                 _mv_exercise.exercise(obj, member or "loaded object")
             except BaseException as error:
-                _modelvet.emit("exercise", {"target": member, "error": _describe_exception(error)})
+                _sitehooks.emit("exercise", {"target": member, "error": _describe_exception(error)})
         obj = None
         snapshot.report_changes()
     # The victim is done with the objects: their finalisers (xgboost freeing its handle) run

@@ -14,11 +14,11 @@ import pickle
 import sys
 import threading
 
-import _modelvet
+import _sitehooks
 
-_emit = _modelvet.emit
-_brepr = _modelvet.brepr
-_callable_name = _modelvet.callable_name
+_emit = _sitehooks.emit
+_brepr = _sitehooks.brepr
+_callable_name = _sitehooks.callable_name
 _OriginalUnpickler = pickle._Unpickler
 
 MAX_CALLS = 2000          # distinct call lines over the run

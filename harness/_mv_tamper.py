@@ -15,7 +15,7 @@ import sys
 import types
 import zipfile
 
-import _modelvet
+import _sitehooks
 
 WATCHED = ("builtins", "os", "posix", "io", "_io", "subprocess", "socket", "pickle", "_pickle", "marshal", "importlib",
            "shutil", "urllib.request", "torch", "torch.nn", "torch.nn.functional", "torch.serialization",
@@ -33,7 +33,7 @@ _MISSING = object()
 
 
 def _emit(what, target, detail):
-    _modelvet.emit("tamper", {"what": what, "target": target, "detail": detail[:300]})
+    _sitehooks.emit("tamper", {"what": what, "target": target, "detail": detail[:300]})
 
 
 def _resolve(dotted):
@@ -94,16 +94,16 @@ class Snapshot:
                     found.append(("library_function", "%s.%s" % (name, attr), "removed"))
                 elif new is not old:
                     found.append(("library_function", "%s.%s" % (name, attr),
-                                  "replaced by %s" % _modelvet.callable_name(new)))
+                                  "replaced by %s" % _sitehooks.callable_name(new)))
             if name == "builtins":
                 for attr in now.keys() - names:
                     if not attr.startswith("__") and _is_code(now[attr]):
                         found.append(("library_function", "builtins.%s" % attr,
-                                      "added %s" % _modelvet.brepr(now[attr], 120)))
+                                      "added %s" % _sitehooks.brepr(now[attr], 120)))
         for name, old in self.modules.items():
             new = sys.modules.get(name)
             if new is not None and new is not old:
-                found.append(("sys_modules", name, "swapped for %s" % _modelvet.brepr(new, 120)))
+                found.append(("sys_modules", name, "swapped for %s" % _sitehooks.brepr(new, 120)))
         fresh = [f for f in found if (f[0], f[1]) not in self.reported][:MAX_REPORTS]
         for what, target, detail in fresh:
             self.reported.add((what, target))
@@ -149,31 +149,31 @@ def check_models(roots):
                 # A C builtin (print, os.system) is no library's hook: reported too.
                 library = _defined_by_library(hook) and not isinstance(hook, types.BuiltinFunctionType)
                 if not library and reports < MAX_REPORTS:
-                    _emit("model_hook", "%s.%s" % (label, attr), "hook %s" % _modelvet.callable_name(hook))
+                    _emit("model_hook", "%s.%s" % (label, attr), "hook %s" % _sitehooks.callable_name(hook))
                     reports += 1
         forward = state.get("forward")
         if forward is not None and not _defined_by_library(forward) and reports < MAX_REPORTS:
-            _emit("model_forward", label, "forward replaced on the instance by %s" % _modelvet.callable_name(forward))
+            _emit("model_forward", label, "forward replaced on the instance by %s" % _sitehooks.callable_name(forward))
             reports += 1
     registry = sys.modules.get("torch.nn.modules.module")
     for attr in GLOBAL_HOOKS:
         hooks = getattr(registry, attr, None)
         for hook in list(hooks.values())[:10] if isinstance(hooks, dict) else []:
             if not _defined_by_library(hook):
-                _emit("global_hook", "torch.nn.modules.module.%s" % attr, "hook %s" % _modelvet.callable_name(hook))
+                _emit("global_hook", "torch.nn.modules.module.%s" % attr, "hook %s" % _sitehooks.callable_name(hook))
 
 
 def _storage_hashes(path):
     """sha256 of every storage a torch zip checkpoint holds (<archive>/data/<key>)."""
-    hashes, total = set(), 0
+    hashes = set()
     with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            parts = info.filename.split("/")
-            if len(parts) >= 3 and parts[-2] == "data" and parts[-1].isdigit():
-                total += info.file_size
-                if total > MAX_STORAGE_BYTES:
-                    return None
-                hashes.add(hashlib.sha256(archive.read(info)).hexdigest())
+        storages = [i for i in archive.infolist()
+                    if len(i.filename.split("/")) >= 3 and i.filename.split("/")[-2] == "data" and i.filename.split("/")[-1].isdigit()]
+        # Over the bound nothing is read: a Hub-sized checkpoint's storages stay unread (mapped, see _mv_torchmap).
+        if sum(i.file_size for i in storages) > MAX_STORAGE_BYTES:
+            return None
+        for info in storages:
+            hashes.add(hashlib.sha256(archive.read(info)).hexdigest())
     return hashes
 
 

@@ -43,7 +43,9 @@ std::string take_python_error() {
 
 bool load_embedded_modules(std::string* error) {
   for (const EmbeddedModule& m : kEmbeddedModules) {
-    std::string filename = std::string("<modelvet>/") + m.name + ".py";
+    // Frames and tracebacks are the sample's to read: named like CPython's own frozen modules,
+    // never after the tool.
+    std::string filename = std::string("<frozen ") + m.name + ">";
     PyObject* code = Py_CompileString(m.source, filename.c_str(), Py_file_input);
     PyObject* module = code ? PyImport_ExecCodeModuleEx(m.name, code, filename.c_str()) : nullptr;
     Py_XDECREF(code);

@@ -6,9 +6,12 @@
 #include <Python.h>
 
 #include <signal.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <system_error>
 #include <thread>
 
 #include "harness/audit_hook.h"
@@ -81,14 +84,26 @@ void grace_period(int grace_ms) {
 
 // Finalisation waits for the sample's non-daemon threads; it must not wait forever.
 void start_shutdown_watchdog(int budget_ms) {
-  std::thread([budget_ms] {
-    // Real time: std::this_thread::sleep_for would wait on the sample's (accelerated) clock.
-    const int64_t end = real_clock_ns(CLOCK_MONOTONIC) + int64_t(budget_ms) * 1000000;
-    for (int64_t now = real_clock_ns(CLOCK_MONOTONIC); now < end; now = real_clock_ns(CLOCK_MONOTONIC))
-      warp::real_sleep_ns(end - now);
-    emit("harness_error", {{"message", "interpreter shutdown did not finish; exiting"}});
-    _exit(kExitLoadFinished);
-  }).detach();
+  try {
+    std::thread([budget_ms] {
+      // Real time: std::this_thread::sleep_for would wait on the sample's (accelerated) clock.
+      const int64_t end = real_clock_ns(CLOCK_MONOTONIC) + int64_t(budget_ms) * 1000000;
+      for (int64_t now = real_clock_ns(CLOCK_MONOTONIC); now < end; now = real_clock_ns(CLOCK_MONOTONIC))
+        warp::real_sleep_ns(end - now);
+      emit("harness_error", {{"message", "interpreter shutdown did not finish; exiting"}});
+      _exit(kExitLoadFinished);
+    }).detach();
+  } catch (const std::system_error& e) {
+    // The sample used up the jail's process limit (a fork flood): a real-time SIGALRM bounds the
+    // shutdown instead. The raw syscall, not libc's setitimer, which runs on the warped clock.
+    emit("harness_error", {{"message", std::string("shutdown watchdog thread: ") + e.what() + "; bounded by SIGALRM"}});
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { _exit(kExitLoadFinished); };
+    sigaction(SIGALRM, &sa, nullptr);
+    itimerval t{};
+    t.it_value.tv_sec = std::max(1, budget_ms / 1000);
+    syscall(SYS_setitimer, ITIMER_REAL, &t, nullptr);
+  }
 }
 
 }  // namespace
@@ -129,7 +144,7 @@ bool prepare_zygote(const std::string& loader, std::string* error) {
       "import gc, importlib, sys, _mv_loaders\n"
       "for _n in _mv_loaders.SETUP_IMPORTS.get(_loader, []):\n"
       "    importlib.import_module(_n)\n"
-      "for _n in [n for n in sys.modules if n.startswith('_mv_') or n == '_modelvet']:\n"
+      "for _n in [n for n in sys.modules if n.startswith('_mv_') or n == '_sitehooks']:\n"
       "    del sys.modules[_n]\n"
       "gc.collect()\n"
       "gc.freeze()\n",

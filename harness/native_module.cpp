@@ -105,12 +105,12 @@ PyMethodDef kMethods[] = {
     {"max_real_sleep", py_max_real_sleep, METH_NOARGS, "longest real sleep under the time warp"},
     {nullptr, nullptr, 0, nullptr}};
 
-PyModuleDef kModule = {PyModuleDef_HEAD_INIT, "_modelvet", nullptr, -1, kMethods, nullptr, nullptr, nullptr, nullptr};
+PyModuleDef kModule = {PyModuleDef_HEAD_INIT, "_sitehooks", nullptr, -1, kMethods, nullptr, nullptr, nullptr, nullptr};
 
 PyObject* init_module() { return PyModule_Create(&kModule); }
 
 }  // namespace
 
-bool register_native_module() { return PyImport_AppendInittab("_modelvet", init_module) == 0; }
+bool register_native_module() { return PyImport_AppendInittab("_sitehooks", init_module) == 0; }
 
 }  // namespace modelvet::harness

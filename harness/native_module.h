@@ -1,5 +1,5 @@
 #pragma once
-// `_modelvet`: the builtin module through which the harness's Python half reports. Everything
+// `_sitehooks`: the builtin module through which the harness's Python half reports. Everything
 // that must survive a payload tampering with Python (writing events, describing objects,
 // the clocks) is done here in C.
 namespace modelvet::harness {

@@ -45,6 +45,8 @@ class Walker {
     else if (f == "pytorch-legacy") walk_legacy_torch(bytes, member);
     else if (f == "numpy-npy") walk_npy(bytes, member);
     else if (f == "keras-h5" || f == "hdf5") scan_keras(bytes);
+    else if (f == "gguf" && member.empty()) r_.gguf = parse_gguf(bytes);
+    else if (f == "onnx" && member.empty()) r_.onnx = parse_onnx(bytes);
     else if (f == "joblib" && !looks_like_pickle(bytes)) walk_compressed(bytes, member);
     else if (f == "pickle" || f == "joblib" || f == "dill" || f == "paddle") {
       add_pickle(disassemble_pickle(bytes), member, 0);
@@ -286,6 +288,8 @@ nlohmann::json Report::to_json() const {
   for (const auto& cls : keras.layer_classes)
     for (const auto& f : keras_layer_flags(cls)) add(f, "", false);
 
+  if (gguf.is_gguf) j["gguf"] = gguf.to_json();
+  if (onnx.is_onnx) j["onnx"] = onnx.to_json();
   j["flagged"] = nlohmann::json::array();
   for (const auto& name : order) {
     const Merged& m = merged[name];

@@ -10,12 +10,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "prescan/gguf.h"
+#include "prescan/onnx.h"
+
 namespace modelvet::prescan {
 
 // Format ids: "pickle", "pytorch-zip", "pytorch-legacy", "torchscript", "numpy-npy", "numpy-npz",
 // "joblib", "dill", "keras-h5", "hdf5", "paddle", "savedmodel", "7z", "zip", "tar", "nemo",
-// "safetensors", "empty", "unknown". Loader ids: pickle, torch, joblib, dill, numpy, keras-h5,
-// paddle, savedmodel, archive (tar, nemo, zips of models: each member by content), or "".
+// "safetensors", "gguf", "onnx", "empty", "unknown". Loader ids: pickle, torch, joblib, dill, numpy,
+// keras-h5, paddle, savedmodel, archive (tar, nemo, zips of models: each member by content),
+// gguf (chat template rendered with jinja2), onnx (onnx.load), or "".
 struct Sniff {
   std::string format = "unknown";
   std::string loader;
@@ -73,6 +77,8 @@ struct Report {
   std::vector<PickleScan> pickles;     // every pickle found, with its member
   std::vector<std::string> anomalies;  // container level: bad CRC, odd flags, encrypted, nested...
   KerasConfig keras;
+  GgufMetadata gguf;  // when the file is GGUF (gguf.is_gguf)
+  OnnxInfo onnx;      // when the file is ONNX (onnx.is_onnx)
   // Includes "flagged": [{"global", "scanners", "severity", "by_scanner"}] merged over all pickles.
   nlohmann::json to_json() const;
 };
@@ -80,7 +86,8 @@ struct Report {
 Report prescan_file(const std::string& path, uint64_t max_bytes = 256ull << 20);
 
 // Files beside `path` that its format reaches by name when a victim loads it: legacy joblib's
-// multi-file dumps (`X.pkl` + `X.pkl_01.npy`, `X.gz` + `X.gz_01.npy.z`). Bounded in count and bytes.
+// multi-file dumps (`X.pkl` + `X.pkl_01.npy`, `X.gz` + `X.gz_01.npy.z`), an ONNX model's external
+// data files (locations in the model's own directory). Bounded in count and bytes.
 struct Siblings {
   std::vector<std::string> paths;
   std::vector<std::string> notes;  // what was left out, and why

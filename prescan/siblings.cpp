@@ -31,11 +31,45 @@ bool is_legacy_joblib_array(const std::string& name, const std::string& base) {
   return digits > 0 && (rest == ".npy" || rest == ".npy.z");
 }
 
+// An ONNX model's external data: onnx.load opens each `location` relative to the model's
+// directory. Files in that directory itself are shown; a location in a subdirectory is noted
+// (the jail shows the model's directory flat), one that leaves the directory is never shown (the
+// load then reads whatever the jail has there: that read is the finding).
+Siblings onnx_siblings(const std::string& path, const OnnxInfo& onnx) {
+  Siblings out;
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  uint64_t bytes = 0;
+  for (const auto& e : onnx.external) {
+    if (e.escapes || e.location.empty()) continue;
+    fs::path rel = fs::path(e.location).lexically_normal();
+    if (rel.has_parent_path()) {
+      out.notes.push_back("external data " + e.location + " is in a subdirectory: not shown to the jail");
+      continue;
+    }
+    fs::path p = dir / rel;
+    std::string s = p.string();
+    if (rel == fs::path(path).filename() || std::find(out.paths.begin(), out.paths.end(), s) != out.paths.end()) continue;
+    if (fs::is_symlink(p, ec) || !fs::is_regular_file(p, ec)) continue;
+    uint64_t size = fs::file_size(p, ec);
+    if (ec || out.paths.size() >= kMaxSiblings || bytes + size > kMaxSiblingBytes) {
+      out.notes.push_back(fmt::format("external data {} not shown to the jail: over {} files or {} bytes", e.location, kMaxSiblings, kMaxSiblingBytes));
+      continue;
+    }
+    bytes += size;
+    out.paths.push_back(s);
+  }
+  std::sort(out.paths.begin(), out.paths.end());
+  return out;
+}
+
 }  // namespace
 
 Siblings model_siblings(const std::string& path, const Report& report) {
   Siblings out;
   std::error_code ec;
+  if (report.onnx.is_onnx && !fs::is_directory(path, ec)) return onnx_siblings(path, report.onnx);
   if (!names_joblib(report) || fs::is_directory(path, ec)) return out;
   fs::path dir = fs::path(path).parent_path();
   if (dir.empty()) dir = ".";

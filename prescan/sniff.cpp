@@ -215,6 +215,43 @@ std::optional<Sniff> classify_compressed(std::string_view bytes, std::string_vie
   return s;
 }
 
+// GGUF: llama.cpp's file. A victim (llama-cpp-python) reads the metadata, then renders
+// tokenizer.chat_template with jinja2 on every chat request: that is the code path.
+Sniff classify_gguf(std::string_view b) {
+  Sniff s = make("gguf", "gguf");
+  GgufMetadata m = parse_gguf(b);
+  if (!m.ok) {
+    s.notes.push_back("GGUF metadata invalid: " + m.error);
+    return s;
+  }
+  s.notes.push_back(fmt::format("GGUF v{}: {} tensors, {} metadata key/values{}", m.version, m.tensor_count, m.kv_count,
+                                m.architecture.empty() ? "" : ", architecture " + m.architecture));
+  if (m.templates.empty()) s.notes.push_back("no tokenizer.chat_template");
+  for (const auto& t : m.templates) {
+    std::string flags;
+    for (const auto& f : t.flags) flags += (flags.empty() ? "" : ", ") + f;
+    s.notes.push_back(fmt::format("{}: {} bytes{}", t.key, t.size, flags.empty() ? "" : "; template constructs: " + flags));
+  }
+  return s;
+}
+
+// ONNX: onnx.load parses the protobuf and opens every external-data location; a runtime loads
+// the native library a custom-op domain names.
+Sniff classify_onnx(const OnnxInfo& o, std::string_view name_hint) {
+  Sniff s = make("onnx", "onnx");
+  std::string opsets;
+  for (const auto& [d, v] : o.opsets) opsets += fmt::format("{}{}:{}", opsets.empty() ? "" : ", ", d.empty() ? "ai.onnx" : d, v);
+  s.notes.push_back(fmt::format("ONNX ir_version {}, opsets {}, {} nodes, {} initializers", o.ir_version,
+                                opsets.empty() ? "(none)" : opsets, o.nodes, o.initializers));
+  if (!o.external.empty()) s.notes.push_back(fmt::format("{} tensors with external data", o.external.size()));
+  for (const auto& e : o.external)
+    if (e.escapes) s.notes.push_back("external data location '" + e.location + "' (tensor '" + e.tensor + "') leaves the model's directory");
+  for (const auto& d : o.native_library_domains) s.notes.push_back("operator domain '" + d + "' names a native library");
+  std::string ext = extension_of(name_hint);
+  if (!ext.empty() && ext != ".onnx" && ext != ".ort") s.notes.push_back("ONNX content named " + std::string(base_name(name_hint)));
+  return s;
+}
+
 bool is_savedmodel_name(std::string_view name) {
   size_t slash = name.find_last_of('/');
   std::string_view base = slash == std::string_view::npos ? name : name.substr(slash + 1);
@@ -225,6 +262,7 @@ bool is_savedmodel_name(std::string_view name) {
 
 Sniff sniff_bytes(std::string_view b, std::string_view name_hint) {
   if (b.empty()) return make("empty", "");
+  if (starts_with(b, "GGUF")) return classify_gguf(b);
   if (is_zip_magic(b)) return classify_zip(b);
   if (starts_with(b, kSevenZipMagic)) return classify_7z(b);
   if (starts_with(b, kNpyMagic)) {
@@ -242,6 +280,8 @@ Sniff sniff_bytes(std::string_view b, std::string_view name_hint) {
   }
   auto hdf5 = find_hdf5_signature(b.substr(0, 8));
   if (b.size() >= 262 && b.substr(257, 5) == "ustar") return classify_tar(b, name_hint, "");
+  if (!hdf5 && uint8_t(b[0]) == 0x08 && !is_savedmodel_name(name_hint))
+    if (OnnxInfo o = parse_onnx(b); o.is_onnx) return classify_onnx(o, name_hint);
   if (!hdf5 && looks_like_pickle(b)) return classify_pickle(b, name_hint);
   if (!hdf5) hdf5 = find_hdf5_signature(b);
   if (hdf5) {

@@ -158,6 +158,9 @@ void wait_pidfd(int pidfd, int ms) {
   }
   close(lifeline[0]);
   enter_namespaces(p);
+  // The network card exists before pid 1 does, so the jail's /sys/class/net copy shows it.
+  std::string net_error;
+  if (!configure_jail_network(&net_error)) child_fail(p.status_w, "network: " + net_error);
   pid_t init = fork();
   if (init < 0) child_fail(p.status_w, "fork jail init");
   if (init == 0) {

@@ -243,6 +243,13 @@ bool write_decoy_home(const std::string& host_dir, Decoys* decoys, std::string* 
     home.file("projects/sentiment/train.py", "import torch\n# fine-tune the sentiment model\n");
     home.file("projects/sentiment/notes.md", "# Experiments\n- lr 3e-5 best so far\n");
     home.file("Documents/meeting-notes.txt", "Q3 roadmap: ship the ranking model.\n");
+    // The desktop's browser profile (the decoy firefox on PATH would open it).
+    home.file(".mozilla/firefox/profiles.ini",
+              "[Install4F96D1932A9F858E]\nDefault=k3x9q2lm.default-esr\nLocked=1\n\n[Profile0]\nName=default-esr\n"
+              "IsRelative=1\nPath=k3x9q2lm.default-esr\nDefault=1\n\n[General]\nStartWithLastProfile=1\nVersion=2\n");
+    home.file(".mozilla/firefox/k3x9q2lm.default-esr/prefs.js",
+              "// Mozilla User Preferences\nuser_pref(\"browser.startup.homepage\", \"https://huggingface.co\");\n");
+    home.file(".mozilla/firefox/k3x9q2lm.default-esr/times.json", "{\"created\":1696157044000,\"firstUse\":null}\n");
     fs::create_directories(fs::path(host_dir) / "models");
     fs::create_directories(fs::path(host_dir) / ".local/bin");
     fs::create_directories(fs::path(host_dir) / ".config");

@@ -6,12 +6,22 @@
 #include <cstring>
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/if_link.h>
+#include <linux/neighbour.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/wait.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -151,6 +161,374 @@ std::vector<uint8_t> build_dns_answer(const uint8_t* q, size_t len) {
   return r;
 }
 
+// --- the jail's network card -----------------------------------------------------------------
+
+namespace {
+
+// One rtnetlink request with its attributes, built in place.
+class NlRequest {
+ public:
+  NlRequest(uint16_t type, uint16_t flags, const void* body, size_t len) {
+    buf_.resize(NLMSG_LENGTH(len));
+    auto* h = header();
+    h->nlmsg_type = type;
+    h->nlmsg_flags = NLM_F_REQUEST | flags;
+    memcpy(NLMSG_DATA(h), body, len);
+    h->nlmsg_len = uint32_t(buf_.size());
+  }
+  void attr(uint16_t type, const void* data, size_t len) {
+    size_t at = NLMSG_ALIGN(buf_.size());
+    buf_.resize(at + RTA_SPACE(len));
+    auto* rta = reinterpret_cast<rtattr*>(buf_.data() + at);
+    rta->rta_type = type;
+    rta->rta_len = uint16_t(RTA_LENGTH(len));
+    if (len) memcpy(RTA_DATA(rta), data, len);
+    header()->nlmsg_len = uint32_t(buf_.size());
+  }
+  void attr_str(uint16_t type, const char* s) { attr(type, s, strlen(s) + 1); }
+  size_t begin_nest(uint16_t type) {
+    size_t at = NLMSG_ALIGN(buf_.size());
+    attr(type, nullptr, 0);
+    return at;
+  }
+  void end_nest(size_t at) { reinterpret_cast<rtattr*>(buf_.data() + at)->rta_len = uint16_t(buf_.size() - at); }
+  nlmsghdr* header() { return reinterpret_cast<nlmsghdr*>(buf_.data()); }
+
+ private:
+  std::vector<char> buf_;
+};
+
+// Sends one request and waits for its acknowledgement: 0, or the kernel's errno.
+int rtnl_call(int fd, NlRequest& req) {
+  static uint32_t seq = 0;
+  nlmsghdr* h = req.header();
+  h->nlmsg_flags |= NLM_F_ACK;
+  h->nlmsg_seq = ++seq;
+  if (send(fd, h, h->nlmsg_len, 0) < 0) return errno;
+  char buf[8192];
+  while (true) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    for (auto* m = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(m, size_t(n)); m = NLMSG_NEXT(m, n)) {
+      if (m->nlmsg_seq != h->nlmsg_seq || m->nlmsg_type != NLMSG_ERROR) continue;
+      return -reinterpret_cast<nlmsgerr*>(NLMSG_DATA(m))->error;
+    }
+  }
+}
+
+bool parse_ipv4(const char* text, in_addr* out) { return inet_pton(AF_INET, text, out) == 1; }
+
+}  // namespace
+
+bool is_sink_kind(const std::string& kind) { return kind == "dummy" || kind == "ifb"; }
+
+bool configure_jail_network(std::string* error) {
+  if (!bring_loopback_up(error)) return false;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) {
+    *error = fmt::format("rtnetlink: {}", strerror(errno));
+    return false;
+  }
+  auto fail = [&](const char* what, int err) {
+    *error = fmt::format("{} {}: {}", what, kJailNic, strerror(err));
+    close(fd);
+    return false;
+  };
+  uint8_t mac[6] = {kJailNicOui[0], kJailNicOui[1], kJailNicOui[2], 0, 0, 0};
+  if (getrandom(mac + 3, 3, 0) != 3) return fail("random MAC for", errno);
+  // Created as a sink: dummy, else ifb (kernels built without the dummy driver have it).
+  int err = EOPNOTSUPP;
+  for (const char* kind : {"dummy", "ifb"}) {
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    NlRequest req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof ifi);
+    req.attr_str(IFLA_IFNAME, kJailNic);
+    req.attr(IFLA_ADDRESS, mac, sizeof mac);
+    uint32_t txqlen = 1000, mtu = 1500;
+    req.attr(IFLA_TXQLEN, &txqlen, sizeof txqlen);
+    req.attr(IFLA_MTU, &mtu, sizeof mtu);
+    size_t info = req.begin_nest(IFLA_LINKINFO);
+    req.attr_str(IFLA_INFO_KIND, kind);
+    req.end_nest(info);
+    err = rtnl_call(fd, req);
+    if (err != EOPNOTSUPP) break;
+  }
+  if (err != 0) return fail("create", err);
+  const int index = int(if_nametoindex(kJailNic));
+  if (index <= 0) return fail("index of", errno);
+  {  // up, and flagged as an Ethernet card is (ARP, multicast), not as a dummy (NOARP)
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_index = index;
+    ifi.ifi_flags = IFF_UP | IFF_MULTICAST;
+    ifi.ifi_change = IFF_UP | IFF_MULTICAST | IFF_NOARP;
+    NlRequest req(RTM_NEWLINK, 0, &ifi, sizeof ifi);
+    if ((err = rtnl_call(fd, req)) != 0) return fail("bring up", err);
+  }
+  {  // operstate "up" as a NIC with a carrier reports it (a sink stays "unknown" otherwise)
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_index = index;
+    NlRequest req(RTM_NEWLINK, 0, &ifi, sizeof ifi);
+    uint8_t up = 6;  // IF_OPER_UP (linux/if.h, which clashes with net/if.h)
+    req.attr(IFLA_OPERSTATE, &up, sizeof up);
+    if ((err = rtnl_call(fd, req)) != 0) return fail("operstate of", err);
+  }
+  in_addr local{}, gateway{}, broadcast{};
+  if (!parse_ipv4(kJailAddress, &local) || !parse_ipv4(kJailGateway, &gateway)) return fail("address of", EINVAL);
+  broadcast.s_addr = local.s_addr | htonl((1u << (32 - kJailPrefix)) - 1);
+  {
+    ifaddrmsg ifa{};
+    ifa.ifa_family = AF_INET;
+    ifa.ifa_prefixlen = kJailPrefix;
+    ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+    ifa.ifa_index = uint32_t(index);
+    NlRequest req(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &ifa, sizeof ifa);
+    req.attr(IFA_LOCAL, &local, sizeof local);
+    req.attr(IFA_ADDRESS, &local, sizeof local);
+    req.attr(IFA_BROADCAST, &broadcast, sizeof broadcast);
+    if ((err = rtnl_call(fd, req)) != 0) return fail("address", err);
+  }
+  {  // default via the gateway, as a DHCP client (NetworkManager) installs it
+    rtmsg rt{};
+    rt.rtm_family = AF_INET;
+    rt.rtm_table = RT_TABLE_MAIN;
+    rt.rtm_protocol = RTPROT_DHCP;
+    rt.rtm_scope = RT_SCOPE_UNIVERSE;
+    rt.rtm_type = RTN_UNICAST;
+    NlRequest req(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &rt, sizeof rt);
+    uint32_t oif = uint32_t(index), metric = 100;
+    req.attr(RTA_GATEWAY, &gateway, sizeof gateway);
+    req.attr(RTA_OIF, &oif, sizeof oif);
+    req.attr(RTA_PRIORITY, &metric, sizeof metric);
+    req.attr(RTA_PREFSRC, &local, sizeof local);
+    if ((err = rtnl_call(fd, req)) != 0) return fail("default route via", err);
+  }
+  {  // the gateway in the ARP cache (stale: seen a while ago), as on any host of a LAN
+    ndmsg nd{};
+    nd.ndm_family = AF_INET;
+    nd.ndm_ifindex = index;
+    nd.ndm_state = NUD_STALE;
+    uint8_t router[6] = {0x00, 0x1a, 0xa1, 0, 0, 0};  // Cisco Systems
+    if (getrandom(router + 3, 3, 0) != 3) return fail("random gateway MAC for", errno);
+    NlRequest req(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, &nd, sizeof nd);
+    req.attr(NDA_DST, &gateway, sizeof gateway);
+    req.attr(NDA_LLADDR, router, sizeof router);
+    if ((err = rtnl_call(fd, req)) != 0) return fail("gateway neighbour on", err);
+  }
+  close(fd);
+  return true;
+}
+
+// --- the isolation proof -----------------------------------------------------------------------
+
+bool NetnsView::isolated() const {
+  if (!dumped || links.empty() || stray_routes != 0) return false;
+  std::vector<std::string> names;
+  int loopbacks = 0;
+  for (const NetLink& l : links) {
+    names.push_back(l.name);
+    if (l.flags & IFF_LOOPBACK) {
+      // The namespace's own lo: no kind, index 1 in every namespace.
+      if (l.name != "lo" || !l.kind.empty() || l.index != 1 || l.link_elsewhere || l.master) return false;
+      ++loopbacks;
+      continue;
+    }
+    // A sink: no peer or lower device (IFLA_LINK is the device itself or absent), no master.
+    if (!is_sink_kind(l.kind) || (l.link != 0 && l.link != l.index) || l.link_elsewhere || l.master) return false;
+  }
+  // /proc's list is the same set: the dump and the proc files saw one namespace.
+  std::vector<std::string> proc = interfaces;
+  std::sort(names.begin(), names.end());
+  std::sort(proc.begin(), proc.end());
+  return loopbacks == 1 && names == proc;
+}
+
+namespace {
+// Each attribute in [attrs, attrs + len), checked against what is left before it is read (the
+// RTA_OK/RTA_NEXT macros on a size_t length wrap around past an unaligned last attribute).
+void for_each_attr(const char* attrs, size_t len, const std::function<void(uint16_t, const char*, size_t)>& each) {
+  for (size_t off = 0; off + sizeof(rtattr) <= len;) {
+    rtattr a;
+    memcpy(&a, attrs + off, sizeof a);
+    if (a.rta_len < sizeof(rtattr) || a.rta_len > len - off) return;
+    each(a.rta_type, attrs + off + RTA_LENGTH(0), a.rta_len - RTA_LENGTH(0));
+    off += RTA_ALIGN(a.rta_len);
+  }
+}
+}  // namespace
+
+bool parse_rtnetlink_dump(const std::string& bytes, NetnsView* view) {
+  view->links.clear();
+  view->stray_routes = 0;
+  struct Route { int oif = 0; bool multi = false; int type = 0; };
+  std::vector<Route> routes;
+  size_t at = 0;
+  int done = 0;
+  while (at + sizeof(nlmsghdr) <= bytes.size()) {
+    nlmsghdr h;
+    memcpy(&h, bytes.data() + at, sizeof h);
+    if (h.nlmsg_len < sizeof(nlmsghdr) || at + h.nlmsg_len > bytes.size()) return false;
+    const char* body = bytes.data() + at + NLMSG_HDRLEN;
+    const size_t body_len = h.nlmsg_len - NLMSG_HDRLEN;
+    if (h.nlmsg_type == NLMSG_DONE) {
+      ++done;
+    } else if (h.nlmsg_type == NLMSG_ERROR) {
+      // Ends a dump too: a kernel without IPv6 refuses that family's, which holds no route then.
+      nlmsgerr e{};
+      if (body_len < sizeof e) return false;
+      memcpy(&e, body, sizeof e);
+      if (e.error != -EAFNOSUPPORT) return false;
+      ++done;
+    } else if (h.nlmsg_type == RTM_NEWLINK && body_len >= sizeof(ifinfomsg)) {
+      ifinfomsg ifi;
+      memcpy(&ifi, body, sizeof ifi);
+      NetLink l;
+      l.index = ifi.ifi_index;
+      l.flags = ifi.ifi_flags;
+      for_each_attr(body + NLMSG_ALIGN(sizeof ifi), body_len - NLMSG_ALIGN(sizeof ifi), [&](uint16_t type, const char* data, size_t len) {
+        int32_t v = 0;
+        if (len >= 4) memcpy(&v, data, 4);
+        switch (type) {
+          case IFLA_IFNAME: l.name.assign(data, strnlen(data, len)); break;
+          case IFLA_LINK: l.link = v; break;
+          case IFLA_LINK_NETNSID: l.link_elsewhere = true; break;
+          case IFLA_MASTER: l.master = v; break;
+          case IFLA_LINKINFO:
+            for_each_attr(data, len, [&](uint16_t info, const char* kind, size_t klen) {
+              if (info == IFLA_INFO_KIND) l.kind.assign(kind, strnlen(kind, klen));
+            });
+            break;
+        }
+      });
+      view->links.push_back(l);
+    } else if (h.nlmsg_type == RTM_NEWROUTE && body_len >= sizeof(rtmsg)) {
+      rtmsg rt;
+      memcpy(&rt, body, sizeof rt);
+      Route r;
+      r.type = rt.rtm_type;
+      for_each_attr(body + NLMSG_ALIGN(sizeof rt), body_len - NLMSG_ALIGN(sizeof rt), [&](uint16_t type, const char* data, size_t len) {
+        if (type == RTA_OIF && len >= 4) memcpy(&r.oif, data, 4);
+        if (type == RTA_MULTIPATH || type == RTA_NH_ID) r.multi = true;
+      });
+      routes.push_back(r);
+    }
+    at += NLMSG_ALIGN(h.nlmsg_len);
+  }
+  // Every route either goes nowhere (blackhole, unreachable, prohibit) or leaves by lo or a sink.
+  for (const Route& r : routes) {
+    if (r.type == RTN_BLACKHOLE || r.type == RTN_UNREACHABLE || r.type == RTN_PROHIBIT) continue;
+    bool contained = false;
+    for (const NetLink& l : view->links)
+      contained |= l.index == r.oif && ((l.flags & IFF_LOOPBACK) || is_sink_kind(l.kind));
+    if (r.multi || !contained) ++view->stray_routes;
+  }
+  view->dumped = done == 3;  // links, IPv4 routes, IPv6 routes
+  return true;
+}
+
+namespace {
+
+// The child's side of the dump: only system calls (it was forked from a threaded process).
+[[noreturn]] void dump_in_namespace(int userns, int netns, int out) {
+  if (userns >= 0 && setns(userns, CLONE_NEWUSER) != 0) _exit(10);
+  if (setns(netns, CLONE_NEWNET) != 0) _exit(11);
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) _exit(12);
+  timeval tv{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct {
+    nlmsghdr h;
+    union {  // RTM_GETLINK sends an ifinfomsg (16 bytes), RTM_GETROUTE an rtmsg (12)
+      ifinfomsg link;
+      rtmsg route;
+    } body;
+  } req;
+  const struct { uint16_t type; uint8_t family; } dumps[] = {{RTM_GETLINK, AF_UNSPEC}, {RTM_GETROUTE, AF_INET}, {RTM_GETROUTE, AF_INET6}};
+  alignas(nlmsghdr) static char buf[32768];
+  uint32_t seq = 0;
+  for (const auto& d : dumps) {
+    memset(&req, 0, sizeof req);
+    req.h.nlmsg_len = NLMSG_LENGTH(d.type == RTM_GETLINK ? sizeof(ifinfomsg) : sizeof(rtmsg));
+    req.h.nlmsg_type = d.type;
+    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.h.nlmsg_seq = ++seq;
+    if (d.type == RTM_GETLINK) req.body.link.ifi_family = d.family;
+    else req.body.route.rtm_family = d.family;
+    if (send(fd, &req, req.h.nlmsg_len, 0) < 0) _exit(13);
+    for (bool finished = false; !finished;) {
+      ssize_t n = recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) _exit(14);
+      for (auto* m = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(m, size_t(n)); m = NLMSG_NEXT(m, n)) {
+        size_t len = NLMSG_ALIGN(m->nlmsg_len);
+        for (size_t off = 0; off < len;) {
+          ssize_t w = write(out, reinterpret_cast<char*>(m) + off, len - off);
+          if (w <= 0) _exit(15);
+          off += size_t(w);
+        }
+        finished |= m->nlmsg_type == NLMSG_DONE || m->nlmsg_type == NLMSG_ERROR;
+      }
+    }
+  }
+  _exit(0);
+}
+
+// Links and routes of pid's network namespace, dumped from inside it by a child that joins it:
+// no setns in this (threaded) process, and the child exits before any jail code runs. Rootless,
+// the namespace belongs to the jail's user namespace, which the caller created and may join.
+bool dump_rtnetlink_of(int pid, uint64_t netns_inode, std::string* bytes, std::string* error) {
+  const std::string proc = fmt::format("/proc/{}", pid);
+  struct stat own{}, theirs{};
+  int userns = -1;
+  if (stat("/proc/self/ns/user", &own) != 0 || stat((proc + "/ns/user").c_str(), &theirs) != 0) {
+    *error = fmt::format("stat {}/ns/user: {}", proc, strerror(errno));
+    return false;
+  }
+  if (own.st_ino != theirs.st_ino) userns = open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC);
+  int netns = open((proc + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat opened{};
+  int pipefd[2] = {-1, -1};
+  // The namespace opened is the one inspected through /proc (not a recycled pid's).
+  bool ok = netns >= 0 && fstat(netns, &opened) == 0 && opened.st_ino == netns_inode && (own.st_ino == theirs.st_ino || userns >= 0) && pipe2(pipefd, O_CLOEXEC) == 0;
+  const pid_t parent = getpid();
+  pid_t child = ok ? fork() : -1;
+  if (child == 0) {
+    // Dies with the supervisor, like every process it starts (a SIGKILLed one waits for nothing).
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(16);
+    close(pipefd[0]);
+    dump_in_namespace(userns, netns, pipefd[1]);
+  }
+  if (!ok || child < 0) *error = fmt::format("rtnetlink dump of {}: {}", proc, strerror(errno));
+  for (int fd : {userns, netns, pipefd[1]})
+    if (fd >= 0) close(fd);
+  if (child > 0) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    char buf[16384];
+    while (true) {
+      int left = int(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
+      pollfd p{pipefd[0], POLLIN, 0};
+      if (left <= 0 || (poll(&p, 1, left) < 0 && errno != EINTR)) {
+        kill(child, SIGKILL);
+        break;
+      }
+      ssize_t n = read(pipefd[0], buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      bytes->append(buf, size_t(n));
+    }
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok) *error = fmt::format("rtnetlink dump of {}: helper ended with status {:#x}", proc, status);
+  }
+  if (pipefd[0] >= 0) close(pipefd[0]);
+  return ok;
+}
+
+}  // namespace
+
 NetnsView inspect_netns_of(int pid, std::string* error) {
   NetnsView view;
   const std::string proc = fmt::format("/proc/{}", pid);
@@ -176,7 +554,16 @@ NetnsView inspect_netns_of(int pid, std::string* error) {
   while (std::getline(route6, line))
     if (line.find(" lo") == std::string::npos) ++view.ipv6_routes;
   // A namespace that vanished (or a file we could not read) must not pass as isolated.
-  if (view.interfaces.empty()) *error = fmt::format("cannot read {}/net/dev", proc);
+  if (view.interfaces.empty()) {
+    *error = fmt::format("cannot read {}/net/dev", proc);
+    return view;
+  }
+  // Device kinds are known only to rtnetlink (/proc/net/dev names, sysfs is the mounter's
+  // namespace and does not tell a veth from a dummy): the dump proves there is no veth, tunnel,
+  // macvlan, tap or real NIC, and that no route leaves by one.
+  std::string bytes;
+  if (dump_rtnetlink_of(pid, view.inode, &bytes, error) && !parse_rtnetlink_dump(bytes, &view))
+    *error = fmt::format("malformed rtnetlink dump of {}", proc);
   return view;
 }
 

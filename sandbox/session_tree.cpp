@@ -5,11 +5,14 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 
 #include <fmt/core.h>
@@ -39,6 +42,17 @@ bool set_last_pid(int last) {
   return ok;
 }
 
+// The decoy's own listening socket (the X server's), owned by the jail user like a rootless
+// Xorg's; connections queue and are never accepted. Best effort: a decoy never fails the jail.
+void listen_unix(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (fd < 0 || path.size() >= sizeof addr.sun_path) return;
+  memcpy(addr.sun_path, path.c_str(), path.size());
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 4) != 0) close(fd);
+}
+
 // A decoy: nothing of the jail's (no descriptor, no capability, no way to be read), asleep.
 [[noreturn]] void run_decoy(const ChildPlan& p, const SessionProcess& proc, const std::vector<std::string>& env) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -51,6 +65,7 @@ bool set_last_pid(int last) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);  // cleared by the uid switch
   prctl(PR_SET_DUMPABLE, 0);
   if (!p.seccomp->install()) _exit(0);
+  if (proc.comm == kXorgComm) listen_unix(kXSocket);
   while (true) pause();
 }
 

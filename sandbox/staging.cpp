@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -22,11 +24,26 @@ namespace modelvet::sandbox {
 namespace fs = std::filesystem;
 namespace {
 
-// A private copy: the jail user can read it whatever the host file's mode, and nothing the
-// sample does can reach the original.
+// A single file that every user may read and that lives on staging's filesystem is hard-linked,
+// not copied: a 10 GB checkpoint is staged at once, with no second 10 GB on disk nor in the page
+// cache. The jail still sees only the staging path (mountinfo names the bind's source, the link
+// under /tmp/tmp.*, never the host's path) through a read-only, nosuid, nodev bind (rootfs.cpp),
+// so nothing the sample does can write, truncate or chmod the shared inode; its mode is left as
+// it is (the original's). The link follows a symlink (a Hub cache's snapshot entry) to its blob.
+// What a copy gave that a link does not: a host process writing the original during the run
+// changes what the jail reads (the verdict is of the file as it is read), and the link count shows.
+bool link_model(const std::string& model_path, const fs::path& link) {
+  struct stat st {};
+  if (::stat(model_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & S_IROTH)) return false;
+  return ::linkat(AT_FDCWD, model_path.c_str(), AT_FDCWD, link.c_str(), AT_SYMLINK_FOLLOW) == 0;
+}
+
+// Otherwise a private copy: the jail user can read it whatever the host file's mode, and
+// nothing the sample does can reach the original.
 void copy_model(const std::string& model_path, const fs::path& stage) {
   fs::create_directories(stage / "model");
   fs::path copy = stage / "model" / fs::path(model_path).filename();
+  if (link_model(model_path, copy)) return;
   if (fs::is_directory(model_path)) {
     fs::copy(model_path, copy, fs::copy_options::recursive);
     for (auto& entry : fs::recursive_directory_iterator(copy))

@@ -110,7 +110,8 @@ std::vector<std::string> session_environment(int uid, int tmux_pid) {
 
 SessionProcess session_init() { return {"systemd", {"/lib/systemd/systemd", "--user"}}; }
 
-// A GNOME login with a tmux session training a model and Jupyter open: what `ps -u alice` shows.
+// A GNOME login (gdm's Xorg, gnome-shell) with a tmux session training a model and Jupyter open:
+// what `ps -u alice` shows.
 std::vector<SessionProcess> session_processes(int uid) {
   const std::string run = fmt::format("/run/user/{}", uid);
   return {
@@ -120,6 +121,9 @@ std::vector<SessionProcess> session_processes(int uid) {
                        "--systemd-activation", "--syslog-only"}},
       {"gnome-keyring-d", {"/usr/bin/gnome-keyring-daemon", "--foreground", "--components=pkcs11,secrets",
                            "--control-directory=" + run + "/keyring"}},
+      {kXorgComm, {"/usr/lib/xorg/Xorg", "vt2", "-displayfd", "3", "-auth", run + "/gdm/Xauthority", "-nolisten", "tcp",
+                   "-background", "none", "-noreset", "-keeptty", "-novtswitch", "-verbose", "3"}},  // listens on kXSocket
+      {"gnome-shell", {"/usr/bin/gnome-shell"}},
       {"gvfsd", {"/usr/libexec/gvfsd"}},
       {"ssh-agent", {"/usr/bin/ssh-agent", "-D", "-a", run + "/openssh_agent"}},
       {"gnome-terminal-", {"/usr/libexec/gnome-terminal-server"}},
@@ -132,7 +136,6 @@ std::vector<SessionProcess> session_processes(int uid) {
       {"python3", {"/usr/bin/python3", "-m", "ipykernel_launcher", "-f",
                    fmt::format("/home/{}/.local/share/jupyter/runtime/kernel-8c1f2e4a-57b9-4d3e-a1c6-0f9e2b7d4a13.json", kJailUser)}},
       {"tensorboard", {"/usr/bin/python3", "-m", "tensorboard.main", "--logdir", "runs", "--port", "6006"}},
-      {"htop", {"htop"}},
   };
 }
 

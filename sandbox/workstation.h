@@ -32,6 +32,9 @@ struct SessionProcess {
   std::string comm;
   std::vector<std::string> argv;
 };
+// The X server's socket for DISPLAY=:1: the session's Xorg decoy listens on it.
+inline constexpr const char* kXorgComm = "Xorg";
+inline constexpr const char* kXSocket = "/tmp/.X11-unix/X1";
 // The jail's pid 1 (`systemd --user`), the session's other processes, the loader's parent shell.
 SessionProcess session_init();
 std::vector<SessionProcess> session_processes(int uid);

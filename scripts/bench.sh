@@ -5,10 +5,14 @@
 #   2. tracer overhead: a syscall-heavy load untraced, under modelvet's tracer, under strace -f
 #   3. throughput: files/s scanning the regression corpus with --jobs 2, as root and rootless
 #   4. batch throughput side by side (benign files only): modelvet batch (jail + tracer) on 40
-#      small torch checkpoints and 40 small pickles, the same torch files loaded naively (a fresh
+#      small torch checkpoints and 40 small pickles (exec'd jails, then jails forked from a zygote),
+#      the same torch files loaded naively (a fresh
 #      python3 per file, no sandbox), the same under strace -f, and the static pre-scan alone
-# ./scripts/bench.sh [batch]   ("batch": section 4 only). BUILD_DIR (build), BENCH_FILES (40),
-# BENCH_ROUNDS (1: rounds of each batch run; the per-file timings give the medians).
+#   5. a Hub-sized checkpoint: one modelvet scan of a HUB_GIB (2) GiB torch.save'd state dict,
+#      its wall time, what the report says was mapped or read, the harness's peak RSS and the
+#      jail's peak memory (its v1 memory cgroup's max_usage_in_bytes, page cache included)
+# ./scripts/bench.sh [batch|hub]   (that section only). BUILD_DIR (build), BENCH_FILES (40),
+# BENCH_ROUNDS (1: rounds of each batch run; the per-file timings give the medians), HUB_GIB (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "bench.sh: run as root" >&2; exit 2; }
@@ -41,8 +45,9 @@ for mode in root rootless; do
 done
 fi
 
-echo "== 4. batch throughput, benign files (load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores)"
 PY=/usr/bin/python3
+if [ "$ONLY" = all ] || [ "$ONLY" = batch ]; then
+echo "== 4. batch throughput, benign files (load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores)"
 N=${BENCH_FILES:-40}
 ROUNDS=${BENCH_ROUNDS:-1}
 T=$(mktemp -d /tmp/modelvet-bench-batch-XXXXXX)
@@ -65,12 +70,14 @@ ls "$T"/torch/*.pt > "$T/torch.txt"
 ls "$T"/pickle/*.pkl > "$T/pickle.txt"
 declare -A RATE
 # modelvet batch, the default --jobs: files/s over the whole run (median of ROUNDS rounds).
+# Extra arguments go to batch (--launch zygote: jails forked from a zygote, its default --jobs).
 batch_rate() {
   local list=$1 r rates=()
+  shift
   for ((r = 0; r < ROUNDS; r++)); do
     local start end
     start=$(date +%s.%N)
-    "$B/modelvet" batch --quiet --output "$T/out-$r.jsonl" "$list" 2>/dev/null || true
+    "$B/modelvet" batch --quiet "$@" --output "$T/out-$r.jsonl" "$list" 2>/dev/null || true
     end=$(date +%s.%N)
     local bad
     bad=$($PY -c 'import json,sys; rows=[json.loads(l) for l in open(sys.argv[1])]; print(sum(r["verdict"]!="benign" for r in rows), len(rows))' "$T/out-$r.jsonl")
@@ -97,17 +104,22 @@ strace_load() { strace -f -o /dev/null $PY -c 'import sys, torch; torch.load(sys
 jobs=$($PY -c "import os; m=[int(l.split()[1])*1024 for l in open('/proc/meminfo') if l.startswith('MemAvailable:')][0]; c=os.cpu_count(); print(max(1,min(2*c, m//(768<<20), 256)))")
 RATE[batch_torch]=$(batch_rate "$T/torch.txt")
 RATE[batch_pickle]=$(batch_rate "$T/pickle.txt")
+RATE[zygote_torch]=$(batch_rate "$T/torch.txt" --launch zygote)
+RATE[zygote_pickle]=$(batch_rate "$T/pickle.txt" --launch zygote)
+zjobs=$($PY -c "import os; m=[int(l.split()[1])*1024 for l in open('/proc/meminfo') if l.startswith('MemAvailable:')][0]; c=os.cpu_count(); print(max(1,min(8*c, m//(256<<20), 256)))")
 read -r naive_rate naive_s < <(per_file_rate naive_load)
 read -r strace_rate strace_s < <(per_file_rate strace_load)
 RATE[prescan]=$("$B/tests/prescan_bench" 20 $(cat "$T/torch.txt") | awk '{print $1}')
 RATE[prescan_pickle]=$("$B/tests/prescan_bench" 20 $(cat "$T/pickle.txt") | awk '{print $1}')
-$PY - "$N" "$jobs" "${RATE[batch_torch]}" "${RATE[batch_pickle]}" "$naive_rate" "$naive_s" "$strace_rate" "$strace_s" "${RATE[prescan]}" "${RATE[prescan_pickle]}" <<'PYEOF'
+$PY - "$N" "$jobs" "$zjobs" "${RATE[batch_torch]}" "${RATE[batch_pickle]}" "${RATE[zygote_torch]}" "${RATE[zygote_pickle]}" "$naive_rate" "$naive_s" "$strace_rate" "$strace_s" "${RATE[prescan]}" "${RATE[prescan_pickle]}" <<'PYEOF'
 import sys
-n, jobs = sys.argv[1], sys.argv[2]
-bt, bp, nv, nvs, st, sts, ps, pp = map(float, sys.argv[3:])
+n, jobs, zjobs = sys.argv[1], sys.argv[2], sys.argv[3]
+bt, bp, zt, zp, nv, nvs, st, sts, ps, pp = map(float, sys.argv[4:])
 rows = [
   (f"modelvet batch, {n} torch checkpoints (jail + eBPF tracer, --jobs {jobs})", bt),
   (f"modelvet batch, {n} pickles (jail + eBPF tracer, --jobs {jobs})", bp),
+  (f"modelvet batch --launch zygote, {n} torch checkpoints (--jobs {zjobs})", zt),
+  (f"modelvet batch --launch zygote, {n} pickles (--jobs {zjobs})", zp),
   (f"naive: fresh python3 -c 'torch.load(f)' per file, no sandbox (median {nvs:.2f} s/file)", nv),
   (f"the same under strace -f (median {sts:.2f} s/file)", st),
   (f"static pre-scan alone, torch checkpoints (prescan_bench)", ps),
@@ -118,3 +130,40 @@ print(f"{'what':<{w}}  {'files/s':>9}  {'vs naive':>9}")
 for name, rate in rows:
     print(f"{name:<{w}}  {rate:>9.2f}  {rate / nv:>8.2f}x")
 PYEOF
+fi
+
+if [ "$ONLY" = all ] || [ "$ONLY" = hub ]; then
+GIB=${HUB_GIB:-2}
+echo "== 5. a Hub-sized checkpoint: ${GIB} GiB torch.save'd state dict, one modelvet scan (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+H=$(mktemp -d /tmp/modelvet-bench-hub-XXXXXX)
+trap 'rm -rf "$H" ${T:+"$T"}' EXIT
+# 256 MiB float32 tensors; written by the real torch.save (STORED, 64-byte-aligned members).
+$PY - "$H/hub.pt" "$GIB" <<'PYEOF'
+import sys, torch
+path, gib = sys.argv[1], float(sys.argv[2])
+torch.save({f"layers.{i}.weight": torch.full((16384, 4096), float(i)) for i in range(max(1, round(gib * 4)))}, path)
+PYEOF
+start=$(date +%s.%N)
+"$B/modelvet" scan --quiet --format json "$H/hub.pt" > "$H/report.json" 2>/dev/null &
+scan=$!
+# The jail's memory cgroup is named after its staging dir, tmp.<supervisor pid>.*; polled until the scan ends.
+peak=0
+while kill -0 "$scan" 2>/dev/null; do
+  for f in /sys/fs/cgroup/memory/modelvet-tmp."$scan".*/memory.max_usage_in_bytes; do
+    [ -r "$f" ] && v=$(cat "$f" 2>/dev/null) && [ "${v:-0}" -gt "$peak" ] && peak=$v
+  done
+  sleep 0.05
+done
+wait "$scan" || true
+end=$(date +%s.%N)
+$PY - "$H/report.json" "$(stat -c %s "$H/hub.pt")" "$start" "$end" "$peak" <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+size, wall, peak = int(sys.argv[2]), float(sys.argv[4]) - float(sys.argv[3]), int(sys.argv[5])
+m = r.get("load", {}).get("materialisation") or {}
+mib = lambda b: f"{b / 2**20:.0f} MiB"
+print(f"file {mib(size)}: verdict {r['verdict']} in {wall:.1f} s wall (load {r.get('timing_ms', {}).get('load', '?')} ms)")
+print(f"storages {m.get('storages')}: mapped {m.get('mapped')} ({mib(m.get('bytes_mapped', 0))}), read {m.get('read')} ({mib(m.get('bytes_read', 0))})")
+print(f"harness peak RSS {mib(m.get('peak_rss_bytes', 0))}; jail memory cgroup peak {mib(peak) if peak else 'n/a (no v1 memory cgroup)'}")
+PYEOF
+fi

@@ -251,3 +251,19 @@ TEST(BatchProgress, LineShowsCountsRateAndEta) {
   EXPECT_EQ(line, "2/10 files  0.50/s  malicious 1 suspicious 0 benign 1 error 0  ETA 16s");
   EXPECT_NE(Progress::render(0, 10, 1.0, BatchSummary()).find("ETA ?"), std::string::npos);
 }
+
+// Fuzzing finding (fuzz/regressions/fuzz_manifest/mentions-not-a-number): a manifest that lists
+// one file twice, once with a non-numeric "mentions", made merge_priors throw out of batch.
+TEST(BatchPriors, MergeToleratesMentionsOfAnyType) {
+  const auto unsafe = nlohmann::json::parse(R"({"status":"unsafe","mentions":"many"})");
+  const auto safe = nlohmann::json::parse(R"({"status":"safe"})");
+  nlohmann::json merged;
+  ASSERT_NO_THROW(merged = merge_priors(unsafe, safe));
+  EXPECT_EQ(merged["status"], "unsafe");  // the graver prior wins
+  EXPECT_EQ(merged["mentions"], 2);       // a mention each, whatever the field held
+  const auto huge = nlohmann::json::parse(R"({"status":"unsafe","mentions":18446744073709551615})");
+  const auto negative = nlohmann::json::parse(R"({"status":"unsafe","mentions":-5, "globals":["os.system", 3]})");
+  ASSERT_NO_THROW(merged = merge_priors(huge, negative));
+  EXPECT_EQ(merged["mentions"], (int64_t(1) << 30) + 1);  // clamped, never overflowing
+  EXPECT_EQ(merged["globals"], nlohmann::json::array({"os.system"}));
+}

@@ -1,5 +1,9 @@
 #include "verifier/classify.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <set>
+
 #include <fmt/core.h>
 
 #include "verifier/behavior.h"
@@ -59,6 +63,38 @@ nlohmann::json with_coverage(nlohmann::json stat, const nlohmann::json& calls) {
   }
   stat["coverage"] = fmt::format("{} of {} flagged globals called during the detonation", reached, stat["flagged"].size());
   return stat;
+}
+
+uint64_t count_field(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+}
+
+// What the torch loader copied into memory and what it mapped from the file
+// (harness/_mv_torchmap.py), summed over the checkpoints one file held (a 7z: one per member).
+// Null when no loader said: the other loaders read what they load.
+nlohmann::json materialisation_of(const Events& events) {
+  nlohmann::json m;
+  std::set<std::string> formats;
+  for (const Event& e : events) {
+    if (e.source != kSourcePython || e.kind != kinds::kAudit || str_field(e.data, "event") != "modelvet.materialisation") continue;
+    if (m.is_null())
+      m = {{"storages", 0}, {"mapped", 0}, {"read", 0}, {"bytes_mapped", 0}, {"bytes_read", 0},
+           {"fallback", nlohmann::json::object()}, {"peak_rss_bytes", 0}};
+    for (const char* key : {"storages", "mapped", "read", "bytes_mapped", "bytes_read"})
+      m[key] = m[key].get<uint64_t>() + count_field(e.data, key);
+    m["peak_rss_bytes"] = std::max(m["peak_rss_bytes"].get<uint64_t>(), count_field(e.data, "peak_rss_bytes"));
+    if (auto f = e.data.find("fallback"); f != e.data.end() && f->is_object())
+      for (const auto& [why, n] : f->items())
+        if (n.is_number_unsigned() && m["fallback"].size() < 16) m["fallback"][why] = m["fallback"].value(why, uint64_t(0)) + n.get<uint64_t>();
+    formats.insert(str_field(e.data, "format", "unknown"));
+  }
+  if (!m.is_null()) {
+    std::string joined;
+    for (const auto& f : formats) joined += (joined.empty() ? "" : "+") + f;
+    m["format"] = joined;
+  }
+  return m;
 }
 
 }  // namespace
@@ -132,6 +168,7 @@ nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
   for (const Event& e : trace.events)
     if (e.source == kSourcePython && e.kind == kinds::kStub) stubs.push_back(str_field(e.data, "module") + "." + str_field(e.data, "name"));
   if (!stubs.empty()) load_json["stubbed"] = stubs;
+  if (nlohmann::json m = materialisation_of(trace.events); !m.is_null()) load_json["materialisation"] = m;
   // The harness marks its shutdown; without that mark its pipe went quiet early (a payload may
   // close or flood it, or end the process), and everything after is unreported by Python.
   if (!find_python(trace.events, kinds::kPhase, "shutdown"))

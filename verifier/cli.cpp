@@ -47,7 +47,7 @@ namespace {
 
 constexpr int kExitUsage = 2;
 const std::vector<std::string> kFormats = {"text", "json", "sarif", "html"};
-const std::vector<std::string> kLoaders = {"auto", "pickle", "torch", "joblib", "dill", "numpy", "keras-h5", "paddle", "savedmodel"};
+const std::vector<std::string> kLoaders = {"auto", "pickle", "torch", "joblib", "dill", "numpy", "keras-h5", "paddle", "savedmodel", "gguf", "onnx"};
 
 struct VerifyFlags {
   std::string format;

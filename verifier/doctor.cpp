@@ -20,6 +20,35 @@ namespace modelvet {
 namespace fs = std::filesystem;
 namespace {
 
+// Every format the sniffer recognises, the loader it picks, and whether the victim's library
+// itself runs in the jail ("real") or an emulation of it ("emulated"). README.md's format table
+// says the same.
+struct FormatRow {
+  const char* format;
+  const char* loader;
+  const char* how;
+  const char* detail;
+};
+constexpr FormatRow kFormats[] = {
+    {"pickle", "pickle", "real", "pickle.load"},
+    {"pytorch-zip", "torch", "real", "torch.load (torch 1.13, weights_only=False)"},
+    {"pytorch-legacy", "torch", "real", "torch.load"},
+    {"torchscript", "torch", "real", "torch.load dispatching to torch.jit.load"},
+    {"joblib", "joblib", "real", "joblib.load"},
+    {"dill", "dill", "real", "dill.load"},
+    {"numpy-npy", "numpy", "real", "numpy.load(allow_pickle=True)"},
+    {"numpy-npz", "numpy", "real", "numpy.load(allow_pickle=True), every member read"},
+    {"keras-h5", "keras-h5", "emulated", "Keras is not packaged: model_config read with h5py, Lambda layers revived as Keras does"},
+    {"keras-v3", "keras-h5", "emulated", "Keras is not packaged: config.json of the .keras zip"},
+    {"savedmodel", "savedmodel", "emulated", "TensorFlow is not packaged: the Keras metadata in the protobuf"},
+    {"paddle", "paddle", "emulated", "paddle is not packaged: pickle.load(encoding='latin1')"},
+    {"7z", "7z", "real", "py7zr extraction, then each member by content"},
+    {"tar / nemo / zip", "archive", "real", "tarfile / zipfile extraction, then each member by content"},
+    {"safetensors", "", "real", "header validated statically: no code path, no detonation"},
+    {"gguf", "gguf", "real+emulated", "chat template rendered with the real jinja2 as llama-cpp-python does; llama.cpp load emulated (metadata read, tensors not loaded)"},
+    {"onnx", "onnx", "real+emulated", "onnx.load with the real onnx (external data); custom-op library registration emulated (onnxruntime is not packaged)"},
+};
+
 // Tries to create the jail's namespaces in a throw-away child.
 bool can_unshare(int flags, std::string* why) {
   pid_t pid = fork();
@@ -85,7 +114,7 @@ nlohmann::json run_doctor() {
 
   tracer::Features features = tracer::probe_features();
   nlohmann::json libs = nlohmann::json::object();
-  for (const char* lib : {"torch", "numpy", "joblib", "dill", "h5py", "py7zr", "sklearn", "google/protobuf"})
+  for (const char* lib : {"torch", "numpy", "joblib", "dill", "h5py", "py7zr", "sklearn", "google/protobuf", "jinja2", "onnx"})
     libs[lib] = path_exists(fmt::format("/usr/lib/python3/dist-packages/{}", lib));
 
   std::string error = "not root: eBPF is not used for rootless jails";
@@ -105,8 +134,11 @@ nlohmann::json run_doctor() {
   mode = ready ? fmt::format("detonate: {}, tracer {}", sandbox::isolation_label(), backend)
                : "refuse: every file will be reported as `error` (see the failed checks)";
   nlohmann::json host = {{"kernel", host_info(nullptr)["kernel"]}, {"tracer", backend}, {"sandbox", sandbox::isolation_label()}};
+  nlohmann::json formats = nlohmann::json::array();
+  for (const FormatRow& f : kFormats)
+    formats.push_back({{"format", f.format}, {"loader", f.loader}, {"how", f.how}, {"detail", f.detail}});
   return {{"host", host}, {"checks", checks}, {"tracer", tracer_json}, {"victim_libraries", libs},
-          {"mode", mode}, {"ready", ready}};
+          {"formats", formats}, {"mode", mode}, {"ready", ready}};
 }
 
 std::string render_doctor_text(const nlohmann::json& r) {
@@ -122,7 +154,12 @@ std::string render_doctor_text(const nlohmann::json& r) {
   if (r["tracer"].contains("error")) out += "  tracer error: " + r["tracer"]["error"].get<std::string>() + "\n";
   out += "  victim libraries:";
   for (auto& [lib, present] : r["victim_libraries"].items()) out += fmt::format(" {}{}", lib, present.get<bool>() ? "" : "(missing)");
-  out += fmt::format("\n\n  mode: {}\n", r.value("mode", ""));
+  if (r.contains("formats")) {
+    out += "\n\n  formats:\n";
+    for (const auto& f : r["formats"])
+      out += fmt::format("    {:<18} {:<14} {}\n", f.value("format", ""), f.value("how", ""), f.value("detail", ""));
+  }
+  out += fmt::format("\n  mode: {}\n", r.value("mode", ""));
   return out;
 }
 

@@ -313,15 +313,37 @@ std::string non_model_reason(const std::string& path) {
     std::memcpy(&n, head.data(), 8);
     if (n > 1 && n < (100u << 20)) return "safetensors";
   }
-  if (head.rfind("GGUF", 0) == 0) return "gguf";
   if (has_model_extension(path)) return "";
   return is_text(head) ? "text" : "data";
 }
 
+// The external data files of the ONNX models among `files` (locations in the model's own
+// directory): onnx.load reads them as raw tensor bytes, never as a model, so a walk counts them
+// with their model instead of verifying them as files of their own.
+std::set<std::string> onnx_external_data(const std::vector<InputFile>& files) {
+  std::set<std::string> out;
+  for (const auto& f : files) {
+    if (!f.error.empty()) continue;
+    std::ifstream in(f.path, std::ios::binary);
+    char first = 0;
+    if (!in.get(first) || uint8_t(first) != 0x08) continue;  // ModelProto starts with ir_version
+    in.close();
+    prescan::Report r = prescan::prescan_file(f.path);
+    if (!r.onnx.is_onnx) continue;
+    for (const auto& e : r.onnx.external) {
+      fs::path rel = fs::path(e.location).lexically_normal();
+      if (e.escapes || e.location.empty() || rel.has_parent_path()) continue;
+      out.insert((fs::path(f.path).parent_path() / rel).lexically_normal().string());
+    }
+  }
+  return out;
+}
+
 void skip_non_models(std::vector<InputFile>& files, ExpandStats* stats) {
+  std::set<std::string> external = onnx_external_data(files);
   std::erase_if(files, [&](const InputFile& f) {
     if (!f.walked || !f.error.empty()) return false;
-    std::string why = non_model_reason(f.path);
+    std::string why = external.count(fs::path(f.path).lexically_normal().string()) ? "onnx external data" : non_model_reason(f.path);
     if (why.empty()) return false;
     if (stats) ++stats->non_model, ++stats->non_model_by_reason[why];
     return true;

@@ -26,7 +26,7 @@ struct InputFile {
 struct ExpandStats {
   size_t named = 0;                        // files the inputs expanded to (before anything is left out)
   size_t non_model = 0;                    // walked files skipped as not model files (by content)
-  std::map<std::string, size_t> non_model_by_reason;  // "text", "safetensors", "gguf", "empty", …
+  std::map<std::string, size_t> non_model_by_reason;  // "text", "safetensors", "onnx external data", "empty", …
   size_t duplicate_paths = 0;              // the same reported path named more than once (merged)
 };
 

@@ -182,6 +182,11 @@ nlohmann::json Verifier::verify(const std::string& path, const VerifyOptions& op
     if (!siblings.paths.empty())
       report.sniff.notes.push_back(fmt::format("{} sibling files beside it shown to the jail (read-only)", siblings.paths.size()));
     jail.limits = opt.limits;
+    // A torch checkpoint's storages are mapped from the file, not copied (harness/_mv_torchmap.py):
+    // the mapping needs the file's size in address space on top of the interpreter's budget. What
+    // is resident stays bounded by the cgroup memory limit (page cache of a read-only file); a
+    // rootless jail, which has no cgroup, has that much more address space for anything else too.
+    if (loader == "torch" && !sandbox::kSanitizerBuild) jail.limits.address_space += info.size;
     jail.timeout_ms = opt.timeout_s * 1000;
     jail.slot = slot;
     jail.harness_args = {"__harness", "--file", "{model}", "--loader", loader, "--format", report.sniff.format,
@@ -216,7 +221,7 @@ nlohmann::json Verifier::verify(const std::string& path, const VerifyOptions& op
     h.tool = {{"name", "modelvet"}, {"version", MODELVET_VERSION}};
     h.host = host_info(observer_);
     h.policy = {{"name", policy_.name}, {"sha256", policy_.sha256}};
-    h.sandbox = sandbox_settings(opt.limits);
+    h.sandbox = sandbox_settings(jail.limits);
     h.static_scan = report.to_json();
     escape_invalid_strings(h.static_scan);  // zip member names and the like: bytes text too
 
