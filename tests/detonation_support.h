@@ -42,6 +42,14 @@ inline CommandRun run_command(const std::string& cmd) {
 // modelvet's own arguments; stderr (progress, diagnostics) is dropped.
 inline CommandRun run_modelvet(const std::string& args) { return run_command(kBinary + " " + args + " 2>/dev/null"); }
 
+// `modelvet scan --format json` of one sample under one tracer backend, its trace kept in
+// trace_dir: the parsed document (discarded when the output was not JSON) and the raw output.
+inline std::pair<nlohmann::json, std::string> scan_with_tracer(const std::string& tracer, const std::string& trace_dir,
+                                                               const std::string& sample) {
+  auto run = run_modelvet(fmt::format("scan --format json --tracer {} --grace-ms 300 --trace-dir {} {}", tracer, trace_dir, sample));
+  return {nlohmann::json::parse(run.out, nullptr, false), run.out};
+}
+
 // A jail built the way every detonation's is must have its own netns with no route out.
 inline void assert_jail_is_isolated() {
   sandbox::JailConfig cfg;

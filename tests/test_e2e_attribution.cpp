@@ -51,10 +51,8 @@ TEST(Attribution, ConcurrentConnectionsAndADirectDnsQueryKeepTheirOwnDestination
 
   for (const char* tracer : {"ebpf", "ptrace"}) {
     SCOPED_TRACE(tracer);
-    auto run = run_modelvet(fmt::format("scan --format json --tracer {} --grace-ms 300 --trace-dir {} {}", tracer,
-                                        (dir / "traces").string(), sample));
-    auto doc = nlohmann::json::parse(run.out, nullptr, false);
-    ASSERT_FALSE(doc.is_discarded()) << run.out;
+    auto [doc, out] = modelvet::testing::scan_with_tracer(tracer, (dir / "traces").string(), sample);
+    ASSERT_FALSE(doc.is_discarded()) << out;
     const auto& result = doc["results"][0];
     ASSERT_TRUE(result.contains("trace")) << result.dump(2);
     Trace trace;
