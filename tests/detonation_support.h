@@ -42,6 +42,13 @@ inline CommandRun run_command(const std::string& cmd) {
 // modelvet's own arguments; stderr (progress, diagnostics) is dropped.
 inline CommandRun run_modelvet(const std::string& args) { return run_command(kBinary + " " + args + " 2>/dev/null"); }
 
+// A protocol-0 pickle whose one call is builtins.exec(code) (newlines as \u000a in its V string).
+inline std::string exec_pickle(const std::string& code) {
+  std::string escaped;
+  for (char c : code) escaped += c == '\n' ? std::string("\\u000a") : std::string(1, c);
+  return "cbuiltins\nexec\n(V" + escaped + "\ntR.";
+}
+
 // `modelvet scan --format json` of one sample under one tracer backend, its trace kept in
 // trace_dir: the parsed document (discarded when the output was not JSON) and the raw output.
 inline std::pair<nlohmann::json, std::string> scan_with_tracer(const std::string& tracer, const std::string& trace_dir,

@@ -11,13 +11,7 @@ using namespace modelvet::testing;
 
 namespace {
 
-// A protocol-0 pickle whose REDUCE runs `code` with exec. Every address is loopback.
-std::string exec_pickle(const std::string& code) {
-  std::string escaped;
-  for (char c : code) escaped += c == '\n' ? std::string("\\u000a") : std::string(1, c);
-  return "cbuiltins\nexec\n(V" + escaped + "\ntR.";
-}
-
+// The code the sample's pickle runs with exec (exec_pickle, tests/detonation_support.h). Every address is loopback.
 const char* kTwoConnectionsAndADatagram = R"(import socket
 a = socket.create_connection(("127.0.0.2", 9001), timeout=2)
 b = socket.create_connection(("127.0.0.3", 9002), timeout=2)

@@ -39,12 +39,6 @@ bool payload_ran(const nlohmann::json& result, const std::string& technique) {
 }
 
 // A protocol-0 pickle whose REDUCE runs `code` with exec.
-std::string exec_pickle(const std::string& code) {
-  std::string escaped;
-  for (char c : code) escaped += c == '\n' ? std::string("\\u000a") : std::string(1, c);
-  return "cbuiltins\nexec\n(V" + escaped + "\ntR.";
-}
-
 }  // namespace
 
 TEST(Evasion, EveryProbeSeesAWorkstationAndRunsItsPayload) {
