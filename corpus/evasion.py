@@ -224,6 +224,10 @@ PROBES = [
      "return 'LD_PRELOAD' not in os.environ and not os.path.exists('/etc/ld.so.preload')"),
     ("no-python-tracer", "tracer", "no sys.settrace/setprofile hook and no debugger or coverage module loaded",
      "return sys.gettrace() is None and sys.getprofile() is None and not {'pydevd', 'coverage', 'pdb'} & set(sys.modules)"),
+    ("exe-is-interpreter", "tracer", "/proc/self/exe is a python under /usr or /opt, the very file at that path (no host build path)",
+     "exe = os.readlink('/proc/self/exe')\n"
+     "return (exe.startswith(('/usr/', '/opt/')) and os.path.basename(exe).startswith('python')\n"
+     "        and os.path.samestat(os.stat('/proc/self/exe'), os.stat(exe)))"),
     ("no-sandbox-env", "tracer", "no sandbox's variable in the environment",
      "return not any(re.search(r'modelvet|sandbox|cuckoo|cape|analysis', k + '=' + v, re.I) for k, v in os.environ.items())"),
 ]

@@ -134,8 +134,15 @@ bool mount_workstation_programs(Steps& s, const RootfsPlan& plan, const std::str
     return false;
   const std::string loader = root + kLoaderPath, staged = plan.staging + "/" + kStagedLoader;
   if (plan.exe_fd < 0) return s.fail("no harness binary to stage");
-  if (!s.copy_fd_to(plan.exe_fd, staged) || !s.mkdir(fs::path(loader).parent_path().string()) || !s.touch(loader) ||
-      !s.bind_readonly(staged, loader))
+  // A jail forked from a zygote runs the zygote's binary, which the zygote's mount namespace
+  // (ours, copied) already shows at kLoaderPath: bound from there, /proc/self/exe and the loader
+  // path are one file, as in an exec'd jail. Anywhere else the binary is copied in.
+  struct stat shown {}, harness {};
+  const bool zygote_view = stat(kLoaderPath, &shown) == 0 && fstat(plan.exe_fd, &harness) == 0 &&
+                           shown.st_ino == harness.st_ino && shown.st_dev == harness.st_dev;
+  if (!zygote_view && !s.copy_fd_to(plan.exe_fd, staged)) return false;
+  if (!s.mkdir(fs::path(loader).parent_path().string()) || !s.touch(loader) ||
+      !s.bind_readonly(zygote_view ? kLoaderPath : staged, loader))
     return false;
   const std::string run_user = fmt::format("{}/run/user/{}", root, plan.uid);
   return s.mkdir(run_user, 0700) && (::chown(run_user.c_str(), plan.uid, plan.gid) == 0 || s.fail("chown " + run_user));

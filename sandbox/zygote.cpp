@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -22,6 +23,7 @@
 
 #include "sandbox/fd_passing.h"
 #include "sandbox/limits.h"
+#include "sandbox/workstation.h"
 
 namespace modelvet::sandbox {
 namespace {
@@ -136,6 +138,40 @@ void become_zygote_child(int control, pid_t supervisor) {
   signal(SIGCHLD, SIG_DFL);
 }
 
+// A forked jail's /proc/self/exe is the zygote's executable, named as the zygote's mount
+// namespace names it: the host's build path would tell a payload what runs it. In a private
+// mount namespace of its own the zygote's binary is bind-mounted at the path an exec'd harness
+// has (kLoaderPath), on a tmpfs over the deepest existing ancestor (so nothing on the host is
+// created), and exec'd from there. Returns the path to exec: that one, or `binary` itself where
+// the namespace cannot be made (rootless), the tell then left as it was.
+std::string exec_path_as_in_jail(const std::string& binary) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path target(kLoaderPath), over = target.parent_path();
+  while (over != over.root_path() && !fs::is_directory(over, ec)) over = over.parent_path();
+  if (over == over.root_path()) return binary;  // a tmpfs over / would hide everything
+  if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return binary;
+  // Held before the tmpfs goes up (the binary may lie under `over`), and after the unshare: a
+  // bind's source must be a mount of the caller's own namespace.
+  // By its resolved name: /proc/self/exe would hand back the old namespace's mount.
+  std::string resolved = fs::canonical(binary, ec).string();
+  int held = ec ? -1 : open(resolved.c_str(), O_PATH | O_CLOEXEC);
+  if (held < 0) return binary;
+  std::string exec_path = binary;
+  if (mount("tmpfs", over.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755") == 0) {
+    fs::create_directories(target.parent_path(), ec);
+    int stub = open(target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+    if (stub >= 0) close(stub);
+    std::string source = fmt::format("/proc/self/fd/{}", held);
+    if (stub >= 0 && mount(source.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) == 0)
+      exec_path = target.string();
+    else
+      umount2(over.c_str(), MNT_DETACH);  // back to the host's view, so `binary` is reachable
+  }
+  close(held);
+  return exec_path;
+}
+
 }  // namespace
 
 Zygote::Zygote(std::string name, pid_t pid, int control)
@@ -184,7 +220,8 @@ std::unique_ptr<Zygote> Zygote::exec(const std::string& name, const std::vector<
   }
   if (pid == 0) {
     become_zygote_child(sv[1], supervisor);
-    execve(args[0], args.data(), envp.data());
+    std::string exe = exec_path_as_in_jail(argv.at(0));
+    execve(exe.c_str(), args.data(), envp.data());
     _exit(127);
   }
   close(sv[1]);
