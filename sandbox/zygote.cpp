@@ -151,9 +151,9 @@ std::string exec_path_as_in_jail(const std::string& binary) {
   while (over != over.root_path() && !fs::is_directory(over, ec)) over = over.parent_path();
   if (over == over.root_path()) return binary;  // a tmpfs over / would hide everything
   if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return binary;
-  // Held before the tmpfs goes up (the binary may lie under `over`), and after the unshare: a
-  // bind's source must be a mount of the caller's own namespace.
-  // By its resolved name: /proc/self/exe would hand back the old namespace's mount.
+  // Held before the tmpfs goes up (the binary may lie under `over`), and opened after the
+  // unshare by its resolved name: a bind's source must be a mount of the caller's own
+  // namespace, and /proc/self/exe would hand back the old namespace's.
   std::string resolved = fs::canonical(binary, ec).string();
   int held = ec ? -1 : open(resolved.c_str(), O_PATH | O_CLOEXEC);
   if (held < 0) return binary;
