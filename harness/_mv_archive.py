@@ -23,10 +23,12 @@ HEAD_BYTES = 4096
 TORCH_LEGACY_MAGIC = b"\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 TORCH_NAMES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
 # Members no victim's loader runs code from: text, configs, tokenizers, images, audio, weights
-# formats without a code path. (A pickle named like one is still a pickle: content decides first.)
+# formats without a code path, ONNX external data (raw tensor bytes). (A pickle named like one is
+# still a pickle: content decides first.)
 DATA_EXTENSIONS = {".json", ".yaml", ".yml", ".txt", ".md", ".rst", ".cfg", ".ini", ".toml", ".csv",
                    ".tsv", ".model", ".vocab", ".spm", ".bpe", ".merges", ".tiktoken", ".png", ".jpg",
-                   ".jpeg", ".gif", ".wav", ".flac", ".safetensors", ".msgpack", ".license", ".gitattributes"}
+                   ".jpeg", ".gif", ".wav", ".flac", ".safetensors", ".msgpack", ".license", ".gitattributes",
+                   ".data"}
 
 
 def _emit(event, **fields):
@@ -56,8 +58,9 @@ def _zip_kind(path):
         return "torch", ""  # torch.load also dispatches TorchScript archives to torch.jit.load
     if names and all(n.endswith(".npy") for n in names):
         return "numpy", ""
-    if "config.json" in names and any(n.endswith(".h5") for n in names):
-        return "keras-h5", ""
+    if "config.json" in names and (any(n.endswith(".h5") for n in names) or "metadata.json" in names
+                                   or path.lower().endswith(".keras")):
+        return "keras-h5", ""  # a Keras 3 .keras archive (its config alone is what runs code)
     return "archive", ""
 
 
@@ -84,6 +87,10 @@ def member_kind(path, name):
         return "7z", ""
     if head.startswith(b"\x93NUMPY"):
         return "numpy", ""
+    if head.startswith(b"GGUF"):
+        return "gguf", ""  # its chat template is rendered as llama-cpp-python would
+    if ext == ".onnx":
+        return "onnx", ""  # protobuf has no magic: onnx.load is what a victim calls on this name
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return ("keras-h5", "") if b"model_config" in _head(path, 1 << 20) else ("data", "HDF5 data")
     if head[:1] == b"\x80" and head[2:2 + len(TORCH_LEGACY_MAGIC)] == TORCH_LEGACY_MAGIC:

@@ -338,7 +338,8 @@ SETUP_IMPORTS = {
     "keras-h5": ["numpy", "h5py"],
     "savedmodel": ["numpy"],
     "7z": ["numpy", "torch", "py7zr", "tempfile"],
-    "archive": ["numpy", "torch", "joblib", "joblib.numpy_pickle", "h5py", "py7zr", "tarfile", "tempfile"],
+    "archive": ["numpy", "torch", "joblib", "joblib.numpy_pickle", "h5py", "py7zr", "tarfile", "tempfile",
+                "jinja2", "jinja2.compiler", "onnx", "onnx.external_data_helper", "onnx.numpy_helper", "ctypes"],
     "gguf": ["jinja2", "jinja2.compiler"],
     "onnx": ["numpy", "onnx", "onnx.external_data_helper", "onnx.numpy_helper", "ctypes"],
 }

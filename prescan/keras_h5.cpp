@@ -93,6 +93,7 @@ class ConfigWalker {
     if (cls == "Lambda") describe_lambda(j);
     std::string module = string_at(j, "module");
     std::string function = string_at(j, "function");
+    if (cls == "function") function = string_at(j, "config");  // Keras 3 {"module", "class_name": "function", "config": name}
     if (!module.empty()) add_reference(function.empty() ? module : module + "." + function);
     else if (!function.empty() && cls != "Lambda") add_reference(function);
     for (const auto& [key, v] : j.items()) walk(v, depth + 1);
@@ -107,7 +108,8 @@ class ConfigWalker {
     if (refs_.insert(r).second) out_.references.push_back(r);
   }
   // Keras 2: config.function = [base64 marshal, defaults, closure] or a named function with
-  // config.module; Keras 3: config.function = {"class_name": "__lambda__", "config": {"code": …}}.
+  // config.module; Keras 3: config.function = {"class_name": "__lambda__", "config": {"code": …}}
+  // or a module function {"module": m, "class_name": "function", "config": name}.
   void describe_lambda(const nlohmann::json& layer) {
     const nlohmann::json* config = layer.contains("config") ? &layer["config"] : nullptr;
     std::string name = config && config->is_object() ? string_at(*config, "name") : "";
@@ -116,6 +118,8 @@ class ConfigWalker {
     if (config && config->is_object() && config->contains("function")) {
       const auto& f = (*config)["function"];
       if (f.is_array() && !f.empty() && f[0].is_string()) code = f[0].get<std::string>();
+      else if (f.is_object() && f.contains("module") && f.contains("config") && f["config"].is_string())
+        what = "module function " + string_at(f, "module") + "." + f["config"].get<std::string>();
       else if (f.is_object() && f.contains("config") && f["config"].is_object())
         code = string_at(f["config"], "code");
       else if (f.is_string()) {

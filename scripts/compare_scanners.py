@@ -14,7 +14,9 @@ of their lists, and the script says so.
 The static columns apply picklescan's, modelscan's and fickling's published unsafe-globals lists (encoded as
 data in prescan/scanner_lists.json) to modelvet's own static parse of each file. That is an upper
 bound on what those tools report: the real tools also stop at zips with bad CRCs, 7z archives
-and broken streams that modelvet's lenient parser walks through.
+and broken streams that modelvet's lenient parser walks through. A second table covers the
+formats of issue #12 (Keras, GGUF, ONNX, archives, safetensors, HDF5): per format and label,
+what each scanner flags among the files it reads at all, and "not read" where it reads none.
 """
 import argparse
 import importlib.util
@@ -24,6 +26,17 @@ import shutil
 import sys
 
 SCANNERS = ("picklescan", "modelscan", "fickling")
+# What each scanner reads at all, from its documentation: a file in another format is neither
+# flagged nor cleared by it ("not read"), however it behaves when loaded.
+READS = {
+    "picklescan": {"pickle", "dill", "paddle", "joblib", "pytorch-zip", "pytorch-legacy", "torchscript",
+                   "7z-pytorch", "numpy-npy", "numpy-npz", "zip"},
+    "modelscan": {"pickle", "dill", "joblib", "pytorch-zip", "pytorch-legacy", "numpy-npy", "numpy-npz",
+                  "keras-h5", "keras-v3", "savedmodel", "zip"},
+    "fickling": {"pickle", "dill", "paddle", "joblib", "pytorch-zip", "pytorch-legacy", "torchscript"},
+}
+# The formats issue #12 added: the per-format table below.
+NEW_FORMATS = ("keras-v3", "keras-h5", "savedmodel", "gguf", "onnx", "tar", "nemo", "zip", "safetensors", "hdf5")
 
 
 def real_tools():
@@ -53,12 +66,13 @@ def main():
     parser.add_argument("--subset", default="")
     args = parser.parse_args()
     corpus, scan = args.corpus, args.scan
-    labels = {}
+    labels, formats = {}, {}
     with open(os.path.join(corpus, "manifest.jsonl")) as f:
         for line in f:
             row = json.loads(line)
             if row["file"].startswith(args.subset):
                 labels[os.path.normpath(os.path.join(corpus, row["file"]))] = row["label"]
+                formats[os.path.normpath(os.path.join(corpus, row["file"]))] = row["format"]
     data = json.load(open(scan))
     results = data["results"] if isinstance(data, dict) else data
     installed = real_tools()
@@ -86,6 +100,11 @@ def main():
     print("|---|---|---|---|---|")
     for label, row in table.items():
         print(f"| {label} ({row['n']}) | {cell(row, 'picklescan')} | {cell(row, 'modelscan')} | {cell(row, 'fickling')} | {row['modelvet']} |")
+    def format_of(r):
+        path = r["path"] if os.path.isabs(r["path"]) else os.path.join(corpus, r["path"])
+        return formats.get(os.path.normpath(path)) or formats.get(os.path.normpath(r["path"]))
+
+    format_table(results, label_of, format_of)
     benign = [r for r in results if label_of(r) == "benign"]
     if args.subset and benign:
         n = len(benign)
@@ -98,6 +117,29 @@ def main():
             print(f"| {scanner}: flagged dangerous | {pct(sum(flagged_by(r, scanner) for r in benign), n)} |")
         print(f"| modelvet: malicious (false-malicious rate) | {pct(false_malicious, n)} |")
         print(f"| modelvet: anything but benign | {pct(not_benign, n)} |")
+
+
+def format_table(results, label_of, format_of):
+    """Per new format and label: what each scanner says (flagged / files, or not read) and how
+    many modelvet verdicts equal the label."""
+    rows = {}
+    for r in results:
+        label, fmt = label_of(r), format_of(r)
+        if label is None or fmt not in NEW_FORMATS:
+            continue
+        row = rows.setdefault((fmt, label), {"n": 0, "modelvet": 0} | {s: 0 for s in SCANNERS})
+        row["n"] += 1
+        row["modelvet"] += r["verdict"] == label
+        for scanner in SCANNERS:
+            row[scanner] += flagged_by(r, scanner, ("dangerous", "suspicious"))
+    if not rows:
+        return
+    print()
+    print("| format, label (files) | picklescan | modelscan | fickling | modelvet verdict = label |")
+    print("|---|---|---|---|---|")
+    for (fmt, label), row in sorted(rows.items(), key=lambda kv: (NEW_FORMATS.index(kv[0][0]), kv[0][1])):
+        cells = [f"{row[s]} flagged" if fmt in READS[s] else "not read" for s in SCANNERS]
+        print(f"| {fmt}, {label} ({row['n']}) | {' | '.join(cells)} | {row['modelvet']}/{row['n']} |")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 // templates are rendered with the real jinja2 (CVE-2024-34359 injections are malicious, ordinary
 // templates benign); ONNX models are loaded with the real onnx (external data escaping the model
 // directory, custom-op libraries), and an external-data file beside a model is shown to the jail.
+// Keras 3 archives run through the Keras emulation (harness/_mv_keras.py).
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -107,6 +108,29 @@ TEST(EndToEndNewFormats, OnnxExternalDataAndCustomOpsWithRealOnnx) {
   const auto& sibling = s.by_file["benign/formats/linear_external.onnx"];
   EXPECT_EQ(sibling["load"].value("status", ""), "ok") << sibling.dump(2).substr(0, 4000);
   EXPECT_NE(sibling.dump().find("sibling files beside it shown to the jail"), std::string::npos);
+}
+
+// Keras 3 .keras archives (zip of config.json, metadata.json, model.weights.h5), emulated since
+// Keras is not packaged: a __lambda__ Lambda, a module function handed a literal node argument
+// (CVE-2025-1550) and keras.utils.get_file writing into the decoy home (CVE-2025-8747) are
+// malicious; a plain Dense model and an arithmetic Lambda are benign.
+TEST(EndToEndNewFormats, Keras3ArchivesEmulatedWithTheirSafeModeBypasses) {
+  assert_jail_is_isolated();
+  Scanned s = scan_format("keras-v3");
+  ASSERT_GE(s.rows.size(), 5u) << "corpus missing: build the `corpus` target";
+  expect_labels(s);
+
+  const auto& module_function = s.by_file["malicious/formats/module_function.keras"];
+  EXPECT_NE(findings_text(module_function).find("/bin/sh"), std::string::npos) << findings_text(module_function);
+  EXPECT_NE(module_function.value("loader", "").find("emulated"), std::string::npos) << module_function.value("loader", "");
+  const auto& get_file = s.by_file["malicious/formats/get_file.keras"];
+  EXPECT_NE(findings_text(get_file).find("persistence.ssh_authorized_keys"), std::string::npos) << findings_text(get_file);
+  EXPECT_NE(findings_text(get_file).find("keys.attacker.invalid"), std::string::npos);
+  for (const char* benign : {"benign/formats/dense.keras", "benign/formats/lambda_scale.keras"}) {
+    const auto& r = s.by_file[benign];
+    EXPECT_EQ(r["load"].value("status", ""), "ok") << benign << ": " << r.dump(2).substr(0, 3000);
+    EXPECT_EQ(r["static"].value("format", ""), "keras-v3") << benign;
+  }
 }
 
 // A batch walk verifies the ONNX model and counts its external data file with it (onnx reads it

@@ -193,6 +193,21 @@ TEST(PrescanContainers, KerasH5LambdaLayer) {
   EXPECT_EQ(j["flagged"][0]["severity"], "suspicious");
 }
 
+// Keras 3 names a function by module and name (CVE-2025-1550 configs name os.system this way):
+// the pre-scan shows it as the Lambda's function and as a reference.
+TEST(PrescanContainers, Keras3ModuleFunctionNamed) {
+  std::string config = R"({"module": "keras", "class_name": "Functional", "config": {"name": "f", "layers": [)"
+                       R"({"module": "keras.layers", "class_name": "Lambda", "name": "normalize", "config": {"name": "normalize", )"
+                       R"("function": {"module": "os", "class_name": "function", "config": "system", "registered_name": "system"}}}]}})";
+  TempDir dir;
+  Report r = prescan_file(dir.write("m.keras", make_zip({{"metadata.json", "{}"}, {"config.json", config}})));
+  EXPECT_EQ(r.sniff.format, "keras-v3");
+  ASSERT_EQ(r.keras.lambda_layers.size(), 1u);
+  EXPECT_EQ(r.keras.lambda_layers[0], "normalize: module function os.system");
+  EXPECT_NE(std::find(r.keras.references.begin(), r.keras.references.end(), "os.system"), r.keras.references.end())
+      << nlohmann::json(r.keras.references).dump();
+}
+
 TEST(PrescanContainers, DirectoryListsMembers) {
   TempDir dir;
   dir.write("sm/saved_model.pb", "\x08\x01"s);

@@ -209,6 +209,15 @@ nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
       r["verdict"] = "error";
       r["error"] = why;
       r["summary"] = why;
+    } else if (status == "raised" && !r["calls"].empty()) {
+      // The file's code ran and then the load failed: whatever the rest of it would have done
+      // was never seen, so this is no clean bill.
+      r["verdict"] = "suspicious";
+      r["score"] = std::max(v.score, 50);
+      r["summary"] = fmt::format("the load raised after the file's code ran ({} calls, first {}): {}; the rest was never seen",
+                                 r["calls"].size(), str_field(r["calls"][0], "callable"), exception);
+    } else if (status == "raised") {
+      r["summary"] = fmt::format("the loader refused the file before any of its code ran: {}", exception);
     }
   }
   return r;

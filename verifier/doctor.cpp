@@ -39,7 +39,7 @@ constexpr FormatRow kFormats[] = {
     {"numpy-npy", "numpy", "real", "numpy.load(allow_pickle=True)"},
     {"numpy-npz", "numpy", "real", "numpy.load(allow_pickle=True), every member read"},
     {"keras-h5", "keras-h5", "emulated", "Keras is not packaged: model_config read with h5py, Lambda layers revived as Keras does"},
-    {"keras-v3", "keras-h5", "emulated", "Keras is not packaged: config.json of the .keras zip"},
+    {"keras-v3", "keras-h5", "emulated", "Keras is not packaged: config.json of the .keras zip, model.weights.h5 read; keras.utils.get_file a stand-in"},
     {"savedmodel", "savedmodel", "emulated", "TensorFlow is not packaged: the Keras metadata in the protobuf"},
     {"paddle", "paddle", "emulated", "paddle is not packaged: pickle.load(encoding='latin1')"},
     {"7z", "7z", "real", "py7zr extraction, then each member by content"},
