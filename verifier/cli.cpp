@@ -77,7 +77,7 @@ void add_verify_flags(CLI::App* cmd, VerifyFlags& f) {
       ->check(CLI::IsMember({"auto", "ebpf", "ptrace"}));
   cmd->add_option("--launch", f.launch,
                   "how each file's fresh jail starts: zygote (forked from a process that imported the loader's "
-                  "libraries once; opt-in for now) or exec (a new interpreter per file, the default)")
+                  "libraries once; batch's default as root) or exec (a new interpreter per file; scan's default, and batch's rootless)")
       ->check(CLI::IsMember({"zygote", "exec"}));
   cmd->add_flag("--quiet,-q", f.quiet, "no progress or diagnostics on stderr");
   cmd->add_flag("--verbose,-v", f.verbose, "more diagnostics on stderr");
@@ -380,9 +380,9 @@ int run_batch(const std::vector<std::string>& inputs, const VerifyFlags& f, cons
   Verifier verifier(*pol, tracer.get(), tracer_error);
   VerifyOptions base = options_from(f);
   ZygotePool zygotes;
-  // Opt-in: a resumed batch right after a killed one has seen "jail setup: no answer from the
-  // jail" from a forked jail (E2eJailDeath with --launch zygote), not yet understood.
-  const bool use_zygotes = f.launch == "zygote";
+  // Batch forks its jails from zygotes unless told otherwise; rootless, the zygote cannot hide
+  // its binary's host path from the jail (no mount namespace of its own), so exec stays.
+  const bool use_zygotes = f.launch == "zygote" || (f.launch.empty() && !sandbox::rootless_jails());
   if (use_zygotes) base.zygotes = &zygotes;
   int jobs = b.jobs_given ? f.jobs : use_zygotes ? default_zygote_jobs() : default_jobs();
 

@@ -1,6 +1,52 @@
 #include "verifier/zygote_pool.h"
 
+#include <signal.h>
+
+#include <future>
+
 namespace modelvet {
+
+ZygotePool::~ZygotePool() {
+  {
+    std::lock_guard lock(mu_);
+    live_.clear();
+  }
+  {
+    std::lock_guard lock(launch_mu_);
+    stopping_ = true;
+  }
+  launch_cv_.notify_all();
+  if (launcher_.joinable()) launcher_.join();
+}
+
+void ZygotePool::launcher_loop() {
+  // Like the workers: signals are the main thread's business.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  std::unique_lock lock(launch_mu_);
+  while (true) {
+    launch_cv_.wait(lock, [&] { return stopping_ || pending_; });
+    if (!pending_) return;  // stopping, nothing left to start
+    auto job = std::move(pending_);
+    pending_ = nullptr;
+    lock.unlock();
+    job();
+    lock.lock();
+  }
+}
+
+std::unique_ptr<sandbox::Zygote> ZygotePool::on_launcher(const std::function<std::unique_ptr<sandbox::Zygote>()>& start) {
+  std::promise<std::unique_ptr<sandbox::Zygote>> done;
+  auto result = done.get_future();
+  {
+    std::lock_guard lock(launch_mu_);
+    if (!launcher_.joinable()) launcher_ = std::thread([this] { launcher_loop(); });
+    pending_ = [&] { done.set_value(start()); };
+  }
+  launch_cv_.notify_all();
+  return result.get();
+}
 
 std::shared_ptr<sandbox::Zygote> ZygotePool::for_loader(const std::string& loader, std::string* error) {
   std::lock_guard lock(mu_);
@@ -12,9 +58,11 @@ std::shared_ptr<sandbox::Zygote> ZygotePool::for_loader(const std::string& loade
   if (slot && slot->healthy()) return slot;
   if (slot) ++replaced_;  // died or misbehaved: a new one, from scratch
   // Started under the lock: concurrent first files of one loader wait for one zygote, not many.
-  slot = sandbox::Zygote::exec(loader, {exe_, "__zygote", "--loader", loader}, error);
+  std::string why;
+  slot = on_launcher([&] { return sandbox::Zygote::exec(loader, {exe_, "__zygote", "--loader", loader}, &why); });
   if (!slot) {
-    failed_[loader] = *error;
+    *error = why;
+    failed_[loader] = why;
     live_.erase(loader);
     return nullptr;
   }
