@@ -6,7 +6,7 @@ a real workstation. A verifier whose jail gives itself away sees nothing but a s
 
 Defanged like the rest of the corpus: the payload's only effect is a marker under the jail's
 /tmp; the checks only read files, run the decoy `nvidia-smi`, send one DNS query to the
-configured resolver (for a name under .invalid) and sleep at most 2 s; every loop is bounded.
+configured resolver and resolve two more (names under .invalid) and sleep at most 2 s; every loop is bounded.
 """
 import textwrap
 
@@ -143,6 +143,13 @@ PROBES = [
      "s.sendto(q, (ns, 53))\n"
      "reply = s.recv(512)\n"
      "return len(reply) >= 12 and struct.unpack('>H', reply[:2])[0] == qid and reply[2] & 0x80"),
+    ("dns-answers-differ", "network", "two names resolve to different public addresses (one fixed or "
+     "documentation-range answer for every name is a fake resolver's)",
+     "import ipaddress\n"
+     "a = [socket.gethostbyname(n) for n in ('cdn.probe-one.invalid', 'api.probe-two.invalid')]\n"
+     "ips = [ipaddress.ip_address(x) for x in a]\n"
+     "doc = [ipaddress.ip_network(n) for n in ('192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '198.18.0.0/15')]\n"
+     "return a[0] != a[1] and all(ip.is_global and not any(ip in n for n in doc) for ip in ips)"),
     ("hostname-plausible", "network", "the hostname is not a sandbox's, a container id or localhost",
      "h = socket.gethostname().lower()\n"
      "bad = ('sandbox', 'cuckoo', 'malware', 'analysis', 'virus', 'test', 'localhost', 'john-pc', 'box')\n"

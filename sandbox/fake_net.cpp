@@ -3,6 +3,7 @@
 #include "sandbox/sock_identity.h"
 #include "trace/bytes_text.h"
 
+#include <cctype>
 #include <cstring>
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -154,11 +155,23 @@ std::vector<uint8_t> build_dns_answer(const uint8_t* q, size_t len) {
   r[6] = 0, r[7] = (qtype == 1) ? 1 : 0;  // one answer for A
   r[8] = r[9] = r[10] = r[11] = 0;
   if (qtype == 1) {
-    // 198.51.100.7 (TEST-NET-2): steered to the fake TCP service by the connect hook anyway.
-    const uint8_t answer[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51, 100, 7};
+    const auto addr = fake_address_for(name);
+    const uint8_t answer[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, addr[0], addr[1], addr[2], addr[3]};
     r.insert(r.end(), answer, answer + sizeof answer);
   }
   return r;
+}
+
+std::array<uint8_t, 4> fake_address_for(const std::string& name) {
+  // Public unicast /8s of clouds, CDNs and ISPs (none private, CGNAT, multicast or TEST-NET).
+  static constexpr uint8_t kFirstOctets[] = {13, 18, 23, 34, 35, 44, 52, 54, 63, 64, 65, 66, 69, 72, 74,
+                                             76, 91, 93, 95, 104, 107, 142, 151, 157, 162, 185, 199, 205, 216};
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the lower-cased name
+  for (unsigned char c : name) h = (h ^ uint64_t(std::tolower(c))) * 1099511628211ull;
+  h ^= h >> 29;
+  std::array<uint8_t, 4> a{kFirstOctets[h % sizeof kFirstOctets], uint8_t(h >> 8), uint8_t(h >> 16), uint8_t(h >> 24)};
+  a[3] = uint8_t(1 + a[3] % 253);  // never .0 or .255
+  return a;
 }
 
 // --- the jail's network card -----------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <array>
 #include <string>
 #include <thread>
 #include <vector>
@@ -104,8 +105,14 @@ class FakeNetwork {
 
 // Exposed for unit tests: parses a DNS query; false when the datagram is not one.
 bool parse_dns_query(const uint8_t* data, size_t len, std::string* name, uint16_t* qtype);
-// Builds the answer: every A query gets a documentation address, other types an empty NOERROR.
+// Builds the answer: every A query gets fake_address_for(name), other types an empty NOERROR.
 std::vector<uint8_t> build_dns_answer(const uint8_t* query, size_t len);
+// The address the fake DNS gives a name: stable for the name (case-insensitive), different across
+// names, and inside public unicast /8s that real services use, never a private, reserved or
+// documentation range: one fixed answer for every name, or a TEST-NET one, tells a payload it
+// is in a sandbox. Wherever it points, the connect hooks steer the connection to the fake
+// network, and without them the jail's sink NIC drops it.
+std::array<uint8_t, 4> fake_address_for(const std::string& name);
 // A bounded, printable rendering of bytes for reports: bytes text, ASCII form (trace/bytes_text.h).
 std::string printable_preview(const std::string& bytes, size_t max_len);
 

@@ -25,6 +25,8 @@ using namespace modelvet::testing;
 
 namespace {
 
+std::string dotted(const std::array<uint8_t, 4>& a) { return fmt::format("{}.{}.{}.{}", a[0], a[1], a[2], a[3]); }
+
 const std::string kCorpus = std::string(MODELVET_BINARY_DIR) + "/corpus";
 const std::string kEvasionDir = "malicious/evasion/";
 
@@ -121,8 +123,8 @@ socket.create_connection(('127.0.0.1', 4444), timeout=3).sendall(('gateway answe
       if (e.source != kSourceNet) continue;
       const std::string payload = str_field(e.data, "payload");
       outside |= payload == "steer-probe-443" && str_field(e.data, "dst") == "203.0.113.5" && e.data.value("port", 0) == 443;
-      resolved |= payload == "resolved 198.51.100.7";
-      gateway_answered |= payload == "gateway answered 198.51.100.7";
+      resolved |= payload == "resolved " + dotted(sandbox::fake_address_for("steer-check.invalid"));
+      gateway_answered |= payload == "gateway answered " + dotted(sandbox::fake_address_for("gw-check.invalid"));
       if (e.kind == kinds::kDns) {
         dns_direct |= str_field(e.data, "name") == "steer-check.invalid";
         dns_gateway |= str_field(e.data, "name") == "gw-check.invalid";

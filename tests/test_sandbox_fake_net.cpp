@@ -1,4 +1,8 @@
 // The fake network's protocol pieces: DNS parsing and answers, and byte previews.
+#include <array>
+#include <set>
+
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include "sandbox/fake_net.h"
@@ -46,7 +50,7 @@ TEST(FakeDns, RejectsResponsesAndGarbage) {
   EXPECT_TRUE(build_dns_answer(junk, sizeof junk).empty());
 }
 
-TEST(FakeDns, AnswersARecordsWithADocumentationAddress) {
+TEST(FakeDns, AnswersARecordsWithAPlausibleAddressPerName) {
   auto q = dns_query("exfil.evil.invalid");
   auto a = build_dns_answer(q.data(), q.size());
   ASSERT_GT(a.size(), q.size());
@@ -54,7 +58,9 @@ TEST(FakeDns, AnswersARecordsWithADocumentationAddress) {
   EXPECT_TRUE(a[2] & 0x80);        // a response
   EXPECT_EQ(a[7], 1);              // one answer
   std::vector<uint8_t> tail(a.end() - 4, a.end());
-  EXPECT_EQ(tail, (std::vector<uint8_t>{198, 51, 100, 7}));
+  auto expected = fake_address_for("exfil.evil.invalid");
+  EXPECT_EQ(tail, std::vector<uint8_t>(expected.begin(), expected.end()));
+  EXPECT_EQ(fake_address_for("EXFIL.evil.INVALID"), expected);  // names are case-insensitive
   auto aaaa = dns_query("exfil.evil.invalid", 28);
   auto empty = build_dns_answer(aaaa.data(), aaaa.size());
   EXPECT_EQ(empty[7], 0);          // no answer, NOERROR
@@ -63,4 +69,26 @@ TEST(FakeDns, AnswersARecordsWithADocumentationAddress) {
 TEST(FakeNet, PreviewEscapesNonPrintablesAndIsBounded) {
   EXPECT_EQ(printable_preview(std::string("ab\n\x01", 4), 100), "ab\\n\\x01");
   EXPECT_EQ(printable_preview(std::string(1000, 'x'), 10).size(), 10u);
+}
+
+// A payload that resolves two names (or a random one) and compares the answers, or checks them
+// against reserved ranges, must see what the Internet would give: distinct public addresses.
+TEST(FakeDns, AddressesDifferAcrossNamesAndAvoidReservedRanges) {
+  std::set<std::array<uint8_t, 4>> seen;
+  for (int i = 0; i < 500; ++i) {
+    auto a = fake_address_for(fmt::format("host{}.example-{}.com", i, i * 7));
+    seen.insert(a);
+    SCOPED_TRACE(fmt::format("{}.{}.{}.{}", a[0], a[1], a[2], a[3]));
+    EXPECT_NE(a[0], 10);
+    EXPECT_NE(a[0], 127);
+    EXPECT_FALSE(a[0] == 100 && (a[1] & 0xc0) == 64);                   // CGNAT 100.64/10
+    EXPECT_FALSE(a[0] == 172 && (a[1] & 0xf0) == 16);                   // 172.16/12
+    EXPECT_FALSE(a[0] == 192 && (a[1] == 168 || a[1] == 0));            // 192.168/16, 192.0.2/24
+    EXPECT_FALSE(a[0] == 198 && (a[1] == 51 || a[1] == 18 || a[1] == 19));  // TEST-NET-2, benchmarking
+    EXPECT_FALSE(a[0] == 203 && a[1] == 0);                             // TEST-NET-3
+    EXPECT_LT(a[0], 224);                                               // multicast and above
+    EXPECT_NE(a[3], 0);
+    EXPECT_NE(a[3], 255);
+  }
+  EXPECT_GT(seen.size(), 490u);
 }

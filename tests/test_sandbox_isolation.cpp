@@ -22,6 +22,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -111,7 +112,8 @@ TEST(Isolation, FakeNetworkAnswersInsideTheJail) {
       "print(json.dumps({'addr': addr}))",
       &out);
   ASSERT_TRUE(seen.is_object()) << out.output;
-  EXPECT_EQ(seen["addr"], "198.51.100.7");
+  auto expected = modelvet::sandbox::fake_address_for("c2.modelvet-test.invalid");
+  EXPECT_EQ(seen["addr"], fmt::format("{}.{}.{}.{}", expected[0], expected[1], expected[2], expected[3]));
   bool logged = false;
   for (const auto& e : out.net_events)
     logged |= e.kind == "dns" && e.data.value("name", "") == "c2.modelvet-test.invalid";
