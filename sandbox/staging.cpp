@@ -5,7 +5,9 @@
 #include <cstring>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -91,7 +93,9 @@ bool staging_owner(const std::string& dir, pid_t* pid, unsigned long long* start
   return p > 0 && t > 0;
 }
 
-bool remove_staging_tree(const std::string& dir) {
+namespace {
+
+bool remove_one_tree(const std::string& dir) {
   std::error_code ec;
   fs::remove_all(dir, ec);
   if (ec && fs::exists(dir, ec)) {
@@ -105,18 +109,43 @@ bool remove_staging_tree(const std::string& dir) {
   return !fs::exists(fs::symlink_status(dir, ec));
 }
 
+std::string model_twin_of(const std::string& dir) {
+  fs::path p(dir);
+  if (p.parent_path() == kModelStagingRoot) return "";
+  return (fs::path(kModelStagingRoot) / p.filename()).string();
+}
+
+// The first root of kStagingRoots that is a tmpfs the caller can write, else /tmp.
+const char* staging_root() {
+  for (const char* root : kStagingRoots) {
+    struct statfs st {};
+    if (::statfs(root, &st) == 0 && st.f_type == TMPFS_MAGIC && ::access(root, W_OK | X_OK) == 0) return root;
+  }
+  return kModelStagingRoot;
+}
+
+}  // namespace
+
+bool remove_staging_tree(const std::string& dir) {
+  bool gone = remove_one_tree(dir);
+  if (std::string twin = model_twin_of(dir); !twin.empty()) gone = remove_one_tree(twin) && gone;
+  return gone;
+}
+
 int sweep_stale_staging() {
   int removed = 0;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/tmp", ec)) {
-    pid_t pid = 0;
-    unsigned long long start = 0;
-    std::string dir = entry.path().string();
-    if (!staging_owner(dir, &pid, &start) || process_alive(pid, start)) continue;
-    std::error_code lec;
-    if (!entry.is_directory(lec) || entry.is_symlink(lec)) continue;
-    remove_jail_cgroups(entry.path().filename().string(), 500);
-    if (remove_staging_tree(dir)) ++removed;
+  for (const char* root : kStagingRoots) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(root, ec)) {
+      pid_t pid = 0;
+      unsigned long long start = 0;
+      std::string dir = entry.path().string();
+      if (!staging_owner(dir, &pid, &start) || process_alive(pid, start)) continue;
+      std::error_code lec;
+      if (!entry.is_directory(lec) || entry.is_symlink(lec)) continue;
+      remove_jail_cgroups(entry.path().filename().string(), 500);
+      if (remove_staging_tree(dir)) ++removed;
+    }
   }
   return removed;
 }
@@ -124,13 +153,36 @@ int sweep_stale_staging() {
 bool Staging::create(std::string* error) {
   static std::once_flag swept;
   std::call_once(swept, [] { sweep_stale_staging(); });
-  std::string tmpl = fmt::format("/tmp/{}{}.{}-XXXXXX", kStagingPrefix, getpid(), starttime_of(getpid()));
-  if (!mkdtemp(tmpl.data())) {
-    *error = fmt::format("mkdtemp: {}", strerror(errno));
-    return false;
+  const std::string root = staging_root();
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    std::string tmpl = fmt::format("{}/{}{}.{}-XXXXXX", root, kStagingPrefix, getpid(), starttime_of(getpid()));
+    if (!mkdtemp(tmpl.data())) {
+      *error = fmt::format("mkdtemp: {}", strerror(errno));
+      return false;
+    }
+    std::string twin = model_twin_of(tmpl);
+    if (twin.empty()) {
+      dir_ = tmpl;
+      return true;
+    }
+    if (::mkdir(twin.c_str(), 0700) == 0) {
+      if (::symlink(twin.c_str(), (fs::path(tmpl) / "model").c_str()) != 0) {
+        *error = fmt::format("staging model link: {}", strerror(errno));
+        ::rmdir(twin.c_str()), ::rmdir(tmpl.c_str());
+        return false;
+      }
+      dir_ = tmpl;
+      return true;
+    }
+    int err = errno;
+    ::rmdir(tmpl.c_str());
+    if (err != EEXIST) {
+      *error = fmt::format("mkdir {}: {}", twin, strerror(err));
+      return false;
+    }
   }
-  dir_ = tmpl;
-  return true;
+  *error = "staging: no free name";
+  return false;
 }
 
 bool Staging::remove() {

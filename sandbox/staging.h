@@ -9,9 +9,16 @@
 
 namespace modelvet::sandbox {
 
-// Staging dirs are /tmp/<prefix><pid>.<starttime>-XXXXXX. The jail's mount table shows the dirs
-// bound into it, so the name says nothing of the tool: it reads like mktemp's.
+// Staging dirs are <root>/<prefix><pid>.<starttime>-XXXXXX. The jail's mount table shows the
+// dirs bound into it, so the name says nothing of the tool: it reads like mktemp's.
 inline constexpr const char* kStagingPrefix = "tmp.";
+// The root is a tmpfs where the host has one (/dev/shm): the /etc, decoy home and identity files a
+// jail is built from are a few hundred small files written and removed per file, and on a disk
+// filesystem their inode allocation (ext4's scan for recently deleted inodes) was a quarter of a
+// batch's CPU. The model is hard-linked, which needs the model's filesystem: <stage>/model is a
+// symlink into a twin dir of the same name under /tmp (kModelStagingRoot).
+inline constexpr const char* kStagingRoots[] = {"/dev/shm", "/tmp"};
+inline constexpr const char* kModelStagingRoot = "/tmp";
 
 class Staging {
  public:
@@ -20,7 +27,7 @@ class Staging {
   Staging& operator=(const Staging&) = delete;
   ~Staging() { remove(); }
 
-  // A fresh /tmp/tmp.<pid>.<starttime>-XXXXXX: the owner's pid and start time (clock
+  // A fresh <root>/tmp.<pid>.<starttime>-XXXXXX (and its /tmp twin): the owner's pid and start time (clock
   // ticks since boot, /proc/<pid>/stat field 22) say whose it is, so a dir whose owner is dead
   // can be told from one in use. The first create in a process sweeps stale ones first.
   bool create(std::string* error);
@@ -35,10 +42,11 @@ class Staging {
 bool staging_owner(const std::string& dir, pid_t* pid, unsigned long long* starttime);
 // True while the process `pid` exists and started at `starttime` (not a reused pid).
 bool process_alive(pid_t pid, unsigned long long starttime);
-// Removes every /tmp/tmp.<pid>.<starttime>-* whose owner is dead, with the jail cgroups
+// Removes every <root>/tmp.<pid>.<starttime>-* whose owner is dead, with the jail cgroups
 // of the same name (killing what they still hold). Returns how many were removed.
 int sweep_stale_staging();
-// Removes a staging tree whatever the modes inside (the model copy is read-only).
+// Removes a staging tree whatever the modes inside (the model copy is read-only), and its /tmp
+// twin where it has one.
 bool remove_staging_tree(const std::string& dir);
 
 // Fills a created staging dir for the jail user `uid`: the generated /etc, a private read-only

@@ -68,13 +68,15 @@ inline std::set<std::string> mount_lines() {
   return lines;
 }
 
-// /tmp/<kStagingPrefix><pid>.* : the staging dirs a supervisor made.
+// <root>/<kStagingPrefix><pid>.* : the staging dirs (and their /tmp twins) a supervisor made.
 inline std::vector<std::string> staging_dirs_of(pid_t supervisor) {
   std::vector<std::string> dirs;
-  std::error_code ec;
   const std::string prefix = fmt::format("{}{}.", modelvet::sandbox::kStagingPrefix, supervisor);
-  for (const auto& entry : std::filesystem::directory_iterator("/tmp", ec))
-    if (entry.path().filename().string().rfind(prefix, 0) == 0) dirs.push_back(entry.path().string());
+  for (const char* root : modelvet::sandbox::kStagingRoots) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(root, ec))
+      if (entry.path().filename().string().rfind(prefix, 0) == 0) dirs.push_back(entry.path().string());
+  }
   return dirs;
 }
 
