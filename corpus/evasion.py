@@ -6,7 +6,7 @@ a real workstation. A verifier whose jail gives itself away sees nothing but a s
 
 Defanged like the rest of the corpus: the payload's only effect is a marker under the jail's
 /tmp; the checks only read files, run the decoy `nvidia-smi`, send one DNS query to the
-configured resolver and resolve two more (names under .invalid) and sleep at most 2 s; every loop is bounded.
+configured resolver and resolve three more (names under .invalid) and sleep at most 2 s; every loop is bounded.
 """
 import textwrap
 
@@ -150,6 +150,14 @@ PROBES = [
      "ips = [ipaddress.ip_address(x) for x in a]\n"
      "doc = [ipaddress.ip_network(n) for n in ('192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '198.18.0.0/15')]\n"
      "return a[0] != a[1] and all(ip.is_global and not any(ip in n for n in doc) for ip in ips)"),
+    ("random-name-unresolved", "network", "a random name does not resolve (a resolver that answers a name nobody "
+     "registered is a sandbox's fake one)",
+     "name = os.urandom(8).hex() + '.probe.invalid'\n"
+     "try:\n"
+     "    socket.gethostbyname(name)\n"
+     "except OSError:\n"
+     "    return True\n"
+     "return False"),
     ("hostname-plausible", "network", "the hostname is not a sandbox's, a container id or localhost",
      "h = socket.gethostname().lower()\n"
      "bad = ('sandbox', 'cuckoo', 'malware', 'analysis', 'virus', 'test', 'localhost', 'john-pc', 'box')\n"

@@ -1,6 +1,7 @@
 #include "sandbox/cgroup.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <signal.h>
@@ -115,6 +116,10 @@ bool JailCgroup::populated() const {
   return read_file(path_ + "/cgroup.events").find("populated 1") != std::string::npos;
 }
 
+uint64_t JailCgroup::memory_peak_bytes() const {
+  return std::strtoull(read_file(path_ + "/memory.peak").c_str(), nullptr, 10);
+}
+
 bool JailCgroup::kill_and_remove(int wait_ms) {
   if (dir_fd_ < 0) return true;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
@@ -206,6 +211,11 @@ bool V1Limits::add_self() const {
 bool V1Limits::memory_limit_hit() const {
   if (memory_dir_.empty()) return false;
   return std::atoll(read_file(memory_dir_ + "/memory.failcnt").c_str()) > 0;
+}
+
+uint64_t V1Limits::memory_peak_bytes() const {
+  if (memory_dir_.empty()) return 0;
+  return std::strtoull(read_file(memory_dir_ + "/memory.max_usage_in_bytes").c_str(), nullptr, 10);
 }
 
 bool V1Limits::pids_limit_hit() const {

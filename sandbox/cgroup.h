@@ -28,6 +28,7 @@ class JailCgroup {
   uint64_t id() const;                 // the cgroup id BPF sees (inode of the directory)
   bool add_self() const;               // moves the calling process in (used between fork and exec)
   bool populated() const;              // any process still inside?
+  uint64_t memory_peak_bytes() const;  // memory.peak, 0 where the memory controller is not enabled
   // SIGKILLs every process inside (cgroup.kill), waits up to wait_ms for it to empty,
   // then removes the directory. True when nothing was left behind.
   bool kill_and_remove(int wait_ms = 2000);
@@ -56,6 +57,7 @@ class V1Limits {
   ~V1Limits();
   bool add_self() const;
   bool memory_limit_hit() const;       // memory.failcnt > 0
+  uint64_t memory_peak_bytes() const;  // memory.max_usage_in_bytes (0: no memory controller)
   bool pids_limit_hit() const;         // pids.events max > 0
   std::string describe() const;        // "pids,memory" or ""
   const std::string& pids_dir() const { return pids_dir_; }

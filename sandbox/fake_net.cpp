@@ -142,6 +142,26 @@ bool parse_dns_query(const uint8_t* d, size_t len, std::string* name, uint16_t* 
   return true;
 }
 
+bool looks_generated(const std::string& name) {
+  const std::string label = name.substr(0, name.find('.'));
+  size_t digits = 0, letters = 0, vowels = 0, run = 0, longest_run = 0;
+  bool hex_only = true;
+  for (unsigned char c : label) {
+    const int lower = std::tolower(c);
+    const bool digit = std::isdigit(c) != 0, letter = std::isalpha(c) != 0;
+    const bool vowel = letter && std::strchr("aeiouy", lower) != nullptr;
+    digits += digit, letters += letter, vowels += vowel;
+    hex_only &= std::isxdigit(c) != 0;
+    run = (letter && !vowel) ? run + 1 : 0;
+    longest_run = std::max(longest_run, run);
+  }
+  const size_t n = label.size();
+  if (n >= 16 && hex_only) return true;                     // a hex blob: a hash, encoded bytes
+  if (n >= 8 && digits >= 3 && letters >= 3) return true;   // letters and digits shuffled
+  if (n >= 10 && letters == n && (vowels * 4 < n || longest_run >= 5)) return true;  // unpronounceable
+  return false;
+}
+
 std::vector<uint8_t> build_dns_answer(const uint8_t* q, size_t len) {
   std::string name;
   uint16_t qtype = 0;
@@ -150,11 +170,12 @@ std::vector<uint8_t> build_dns_answer(const uint8_t* q, size_t len) {
   while (q[question_end] != 0) question_end += q[question_end] + 1;
   question_end += 5;  // terminating zero, qtype, qclass
   std::vector<uint8_t> r(q, q + question_end);
+  const bool nxdomain = looks_generated(name);
   r[2] = 0x81;  // response, recursion desired
-  r[3] = 0x80;  // recursion available, NOERROR
-  r[6] = 0, r[7] = (qtype == 1) ? 1 : 0;  // one answer for A
+  r[3] = nxdomain ? 0x83 : 0x80;  // recursion available, NXDOMAIN or NOERROR
+  r[6] = 0, r[7] = (qtype == 1 && !nxdomain) ? 1 : 0;  // one answer for A
   r[8] = r[9] = r[10] = r[11] = 0;
-  if (qtype == 1) {
+  if (qtype == 1 && !nxdomain) {
     const auto addr = fake_address_for(name);
     const uint8_t answer[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, addr[0], addr[1], addr[2], addr[3]};
     r.insert(r.end(), answer, answer + sizeof answer);

@@ -105,8 +105,15 @@ class FakeNetwork {
 
 // Exposed for unit tests: parses a DNS query; false when the datagram is not one.
 bool parse_dns_query(const uint8_t* data, size_t len, std::string* name, uint16_t* qtype);
-// Builds the answer: every A query gets fake_address_for(name), other types an empty NOERROR.
+// Builds the answer: NXDOMAIN for a name that looks_generated, as a real resolver answers a name
+// nobody registered (a fake one that resolves `xq7kz93bfw.com` is a sandbox tell); otherwise an
+// A query gets fake_address_for(name), other types an empty NOERROR. The query is recorded
+// either way, and a DNS query from the loaded code is evidence on its own.
 std::vector<uint8_t> build_dns_answer(const uint8_t* query, size_t len);
+// The name's first label looks machine-made, not like a service's: a long hex blob, letters and
+// digits shuffled together (3+ of each in 8+ characters), or 10+ letters nobody could say (under
+// a quarter vowels, or 5 consonants in a row).
+bool looks_generated(const std::string& name);
 // The address the fake DNS gives a name: stable for the name (case-insensitive), different across
 // names, and inside public unicast /8s that real services use, never a private, reserved or
 // documentation range: one fixed answer for every name, or a TEST-NET one, tells a payload it

@@ -347,6 +347,9 @@ void Jail::collect() {
 // 10. Whole tree, cgroups, fake network, staging; clean_teardown only when each is verified gone.
 void Jail::teardown() {
   auto t_down = Clock::now();
+  // Before the kill: the v2 directory goes with it.
+  out_.memory_peak_bytes = v1_.memory_peak_bytes();
+  if (out_.memory_peak_bytes == 0 && cgroup_.valid()) out_.memory_peak_bytes = cgroup_.memory_peak_bytes();
   bool cgroup_clean = kill_jail();
   int code = reap_bridge();
   close_pidfds();

@@ -83,6 +83,7 @@ struct JailOutcome {
   std::string launch = "exec";   // "exec", "zygote <name>", or "exec (zygote <name> failed: …)"
   uint64_t exec_t_ns = 0;        // CLOCK_MONOTONIC when the harness was released
   double setup_ms = 0, run_ms = 0, teardown_ms = 0;
+  uint64_t memory_peak_bytes = 0;  // the jail's memory cgroup peak (0: no memory cgroup)
 };
 
 JailOutcome run_jail(const JailConfig& config, const AttachFn& attach);

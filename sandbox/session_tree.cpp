@@ -11,7 +11,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sched.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -53,20 +57,69 @@ void listen_unix(const std::string& path) {
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 4) != 0) close(fd);
 }
 
+// Who a decoy becomes, and under which filter.
+struct DecoyIdentity {
+  uid_t uid;
+  gid_t gid;
+  bool user_namespace;
+  const SeccompProgram* seccomp;
+};
+
 // A decoy: nothing of the jail's (no descriptor, no capability, no way to be read), asleep.
-[[noreturn]] void run_decoy(const ChildPlan& p, const SessionProcess& proc, const std::vector<std::string>& env) {
+[[noreturn]] void run_decoy(const DecoyIdentity& who, const SessionProcess& proc, const std::vector<std::string>& env) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   syscall(SYS_close_range, 0, ~0U, 0);
   int null = open("/dev/null", O_RDWR);
   if (null >= 0) dup2(null, 1), dup2(null, 2);
   set_process_title(proc.comm, proc.argv, env);
   drop_bounding_set();
-  if (become_jail_user(p.rootfs.uid, p.rootfs.gid, p.user_namespace) || !drop_capabilities()) _exit(0);
+  if (become_jail_user(who.uid, who.gid, who.user_namespace) || !drop_capabilities()) _exit(0);
   prctl(PR_SET_PDEATHSIG, SIGKILL);  // cleared by the uid switch
   prctl(PR_SET_DUMPABLE, 0);
-  if (!p.seccomp->install()) _exit(0);
+  if (!who.seccomp->install()) _exit(0);
   if (proc.comm == kXorgComm) listen_unix(kXSocket);
   while (true) pause();
+}
+
+// Forks each decoy at its planned pid (0: wherever the kernel puts it) as a child of this
+// process's parent (CLONE_PARENT), so the decoys' parent is the jail's pid 1.
+void fork_decoys(const DecoyIdentity& who, const std::vector<int>& pids, const std::vector<std::string>& env,
+                 unsigned long clone_flags) {
+  const std::vector<SessionProcess> procs = session_processes(static_cast<int>(who.uid));
+  for (size_t i = 0; i < procs.size() && i < pids.size(); ++i) {
+    if (pids[i] > 0) set_last_pid(pids[i] - 1);
+    long child = syscall(SYS_clone, clone_flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+    if (child == 0) run_decoy(who, procs[i], env);
+  }
+}
+
+// The decoys are not forked by a zygote's pid 1 itself: it holds a whole imported torch, and
+// every fork of it copies (and at the end tears down) those page tables. A small process, the
+// zygote's binary exec'd as `__session`, forks them instead. True when it ran to the end (false
+// when it could not start: the caller forks them itself).
+bool spawn_decoys_from_small_process(const ChildPlan& p, const std::vector<int>& pids, const std::vector<std::string>& env) {
+  std::vector<std::string> args = {"python3", kSessionSpawnerMode, std::to_string(p.rootfs.uid),
+                                   std::to_string(p.rootfs.gid), p.user_namespace ? "1" : "0"};
+  for (int pid : pids) args.push_back(std::to_string(pid));
+  pid_t spawner = fork();
+  if (spawner < 0) return false;
+  if (spawner == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) dup2(null, 0), dup2(null, 1), dup2(null, 2);
+    syscall(SYS_close_range, 3, ~0U, 0);
+    std::vector<char*> argv, envp;
+    for (auto& a : args) argv.push_back(a.data());
+    for (auto& e : const_cast<std::vector<std::string>&>(env)) envp.push_back(e.data());
+    argv.push_back(nullptr);
+    envp.push_back(nullptr);
+    execve(kLoaderPath, argv.data(), envp.data());
+    _exit(kSpawnerExecFailed);
+  }
+  int wstatus = 0;
+  while (waitpid(spawner, &wstatus, 0) < 0)
+    if (errno != EINTR) return false;
+  return WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
 }
 
 }  // namespace
@@ -89,14 +142,31 @@ Session start_session(const ChildPlan& p) {
   set_process_title(init.comm, init.argv, std::vector<std::string>{"HOME=" + std::string(kJailHome), "LANG=C.UTF-8", "USER=" + std::string(kJailUser),
                                           "XDG_RUNTIME_DIR=" + fmt::format("/run/user/{}", p.rootfs.uid)});
   s.pids_advanced = set_last_pid(1);
-  for (size_t i = 0; i < procs.size(); ++i) {
-    if (s.pids_advanced) set_last_pid(pids[i] - 1);
-    pid_t child = fork();
-    if (child == 0) run_decoy(p, procs[i], s.env);
-  }
+  if (!s.pids_advanced) std::fill(pids.begin(), pids.end(), 0);
+  // Forked by a zygote, the jail shows the zygote's binary (modelvet) at kLoaderPath; an exec'd
+  // jail's pid 1 is a fork of the small supervisor, and its loader may be any program.
+  if (!p.zygote || !spawn_decoys_from_small_process(p, pids, s.env))
+    fork_decoys({p.rootfs.uid, p.rootfs.gid, p.user_namespace, p.seccomp}, pids, s.env, 0);
   s.shell_pid = next + 9000 + static_cast<int>(random_below(40000));
   if (!s.pids_advanced || !set_last_pid(s.shell_pid - 1)) s.shell_pid = 0;
   return s;
+}
+
+int run_session_spawner(int argc, char** argv) {
+  // argv: __session <uid> <gid> <user_namespace 0|1> <pid>... (see spawn_decoys_from_small_process)
+  if (argc < 5) return 2;
+  DecoyIdentity who{static_cast<uid_t>(std::strtoul(argv[2], nullptr, 10)),
+                    static_cast<gid_t>(std::strtoul(argv[3], nullptr, 10)), std::string(argv[4]) == "1", nullptr};
+  std::vector<int> pids;
+  for (int i = 5; i < argc; ++i) pids.push_back(std::atoi(argv[i]));
+  std::string error;
+  const SeccompProgram filter = SeccompProgram::build(&error);
+  if (!error.empty()) return 3;
+  who.seccomp = &filter;
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  fork_decoys(who, pids, env, CLONE_PARENT);
+  return 0;
 }
 
 [[noreturn]] void run_loader_shell(const std::vector<std::string>& env, const std::vector<int>& close_fds,

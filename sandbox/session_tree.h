@@ -20,11 +20,22 @@ struct Session {
   std::vector<std::string> env;  // the session's variables, for the harness
 };
 
-// In pid 1 after the view is built, before the uid switch: titles pid 1, forks the decoy
-// session processes (each drops to the jail user with no capability, non-dumpable, under the
+// In pid 1 after the view is built, before the uid switch: titles pid 1, has the decoy session
+// processes forked (each drops to the jail user with no capability, non-dumpable, under the
 // jail's seccomp filter, holding no descriptor, and sleeps until the jail dies), and sets the
-// pid the loader's shell will get. Only fork and prctl: nothing here can fail the jail.
+// pid the loader's shell will get. Only fork, exec and prctl: nothing here can fail the jail.
 Session start_session(const ChildPlan& p);
+
+// The argv[1] that makes the harness binary the decoys' spawner (start_session execs it so the
+// decoys are forked from a small process, not from a zygote's pid 1), and its exit code when
+// that exec failed (start_session then forks them itself).
+inline constexpr const char* kSessionSpawnerMode = "__session";
+inline constexpr int kSpawnerExecFailed = 127;
+
+// The spawner's main (argv: __session <uid> <gid> <0|1 rootless> <pid>...): forks each decoy
+// at its pid as a child of the jail's pid 1 (CLONE_PARENT), under the jail's seccomp filter,
+// and returns 0; the decoys live on after it exits.
+int run_session_spawner(int argc, char** argv);
 
 // The loader's parent shell, forked by pid 1 after "go": titles itself `bash`, forks `start`
 // (which execs the harness), closes `close_fds`, and exits as the harness did (its exit code, or

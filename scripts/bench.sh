@@ -5,7 +5,8 @@
 #   2. tracer overhead: a syscall-heavy load untraced, under modelvet's tracer, under strace -f
 #   3. throughput: files/s scanning the regression corpus with --jobs 2, as root and rootless
 #   4. batch throughput side by side (benign files only): modelvet batch (jail + tracer) on 40
-#      small torch checkpoints and 40 small pickles (exec'd jails, then jails forked from a zygote),
+#      small torch checkpoints and 40 small pickles (exec'd jails, then jails forked from a zygote,
+#      the default), with the median memory each jail added (its memory cgroup's peak),
 #      the same torch files loaded naively (a fresh
 #      python3 per file, no sandbox), the same under strace -f, and the static pre-scan alone
 #   5. a Hub-sized checkpoint: one modelvet scan of a HUB_GIB (2) GiB torch.save'd state dict,
@@ -68,12 +69,12 @@ for i in range(n):
 PYEOF
 ls "$T"/torch/*.pt > "$T/torch.txt"
 ls "$T"/pickle/*.pkl > "$T/pickle.txt"
-declare -A RATE
+declare -A RATE MEM
 # modelvet batch, the default --jobs: files/s over the whole run (median of ROUNDS rounds).
 # Extra arguments go to batch (--launch zygote: jails forked from a zygote, its default --jobs).
 batch_rate() {
-  local list=$1 r rates=()
-  shift
+  local name=$1 list=$2 r rates=()
+  shift 2
   for ((r = 0; r < ROUNDS; r++)); do
     local start end
     start=$(date +%s.%N)
@@ -82,10 +83,16 @@ batch_rate() {
     local bad
     bad=$($PY -c 'import json,sys; rows=[json.loads(l) for l in open(sys.argv[1])]; print(sum(r["verdict"]!="benign" for r in rows), len(rows))' "$T/out-$r.jsonl")
     [ "$bad" = "0 $N" ] || echo "  (warning: $list gave non-benign/total $bad)" >&2
+    # Each jail's own memory (its memory cgroup's peak: pages it shares with a zygote are the zygote's).
+    $PY -c 'import json,sys; [print(json.loads(l).get("memory", {}).get("jail_peak_bytes", 0)) for l in open(sys.argv[1])]' \
+      "$T/out-$r.jsonl" >> "$T/mem-$name"
     rm -f "$T/out-$r.jsonl"
     rates+=("$($PY -c "print($N/($end-$start))")")
   done
-  printf '%s\n' "${rates[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+  local rate mem
+  rate=$(printf '%s\n' "${rates[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  mem=$(sort -g "$T/mem-$name" | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)] / 1048576}')
+  echo "$rate $mem"
 }
 # One fresh process per file, sequential: files/s = 1 / median seconds per file.
 per_file_rate() {
@@ -102,33 +109,36 @@ per_file_rate() {
 naive_load() { $PY -c 'import sys, torch; torch.load(sys.argv[1])' "$1"; }
 strace_load() { strace -f -o /dev/null $PY -c 'import sys, torch; torch.load(sys.argv[1])' "$1"; }
 jobs=$($PY -c "import os; m=[int(l.split()[1])*1024 for l in open('/proc/meminfo') if l.startswith('MemAvailable:')][0]; c=os.cpu_count(); print(max(1,min(2*c, m//(768<<20), 256)))")
-RATE[batch_torch]=$(batch_rate "$T/torch.txt")
-RATE[batch_pickle]=$(batch_rate "$T/pickle.txt")
-RATE[zygote_torch]=$(batch_rate "$T/torch.txt" --launch zygote)
-RATE[zygote_pickle]=$(batch_rate "$T/pickle.txt" --launch zygote)
+read -r RATE[batch_torch] MEM[batch_torch] < <(batch_rate batch_torch "$T/torch.txt" --launch exec)
+read -r RATE[batch_pickle] MEM[batch_pickle] < <(batch_rate batch_pickle "$T/pickle.txt" --launch exec)
+read -r RATE[zygote_torch] MEM[zygote_torch] < <(batch_rate zygote_torch "$T/torch.txt" --launch zygote)
+read -r RATE[zygote_pickle] MEM[zygote_pickle] < <(batch_rate zygote_pickle "$T/pickle.txt" --launch zygote)
 zjobs=$($PY -c "import os; m=[int(l.split()[1])*1024 for l in open('/proc/meminfo') if l.startswith('MemAvailable:')][0]; c=os.cpu_count(); print(max(1,min(8*c, m//(256<<20), 256)))")
 read -r naive_rate naive_s < <(per_file_rate naive_load)
 read -r strace_rate strace_s < <(per_file_rate strace_load)
 RATE[prescan]=$("$B/tests/prescan_bench" 20 $(cat "$T/torch.txt") | awk '{print $1}')
 RATE[prescan_pickle]=$("$B/tests/prescan_bench" 20 $(cat "$T/pickle.txt") | awk '{print $1}')
-$PY - "$N" "$jobs" "$zjobs" "${RATE[batch_torch]}" "${RATE[batch_pickle]}" "${RATE[zygote_torch]}" "${RATE[zygote_pickle]}" "$naive_rate" "$naive_s" "$strace_rate" "$strace_s" "${RATE[prescan]}" "${RATE[prescan_pickle]}" <<'PYEOF'
+$PY - "$N" "$jobs" "$zjobs" "${RATE[batch_torch]}" "${RATE[batch_pickle]}" "${RATE[zygote_torch]}" "${RATE[zygote_pickle]}" "$naive_rate" "$naive_s" "$strace_rate" "$strace_s" "${RATE[prescan]}" "${RATE[prescan_pickle]}" \
+  "${MEM[batch_torch]}" "${MEM[batch_pickle]}" "${MEM[zygote_torch]}" "${MEM[zygote_pickle]}" <<'PYEOF'
 import sys
 n, jobs, zjobs = sys.argv[1], sys.argv[2], sys.argv[3]
-bt, bp, zt, zp, nv, nvs, st, sts, ps, pp = map(float, sys.argv[4:])
+bt, bp, zt, zp, nv, nvs, st, sts, ps, pp, mbt, mbp, mzt, mzp = map(float, sys.argv[4:])
 rows = [
-  (f"modelvet batch, {n} torch checkpoints (jail + eBPF tracer, --jobs {jobs})", bt),
-  (f"modelvet batch, {n} pickles (jail + eBPF tracer, --jobs {jobs})", bp),
-  (f"modelvet batch --launch zygote, {n} torch checkpoints (--jobs {zjobs})", zt),
-  (f"modelvet batch --launch zygote, {n} pickles (--jobs {zjobs})", zp),
-  (f"naive: fresh python3 -c 'torch.load(f)' per file, no sandbox (median {nvs:.2f} s/file)", nv),
-  (f"the same under strace -f (median {sts:.2f} s/file)", st),
-  (f"static pre-scan alone, torch checkpoints (prescan_bench)", ps),
-  (f"static pre-scan alone, pickles (prescan_bench)", pp),
+  (f"modelvet batch --launch exec, {n} torch checkpoints (jail + eBPF tracer, --jobs {jobs})", bt, mbt),
+  (f"modelvet batch --launch exec, {n} pickles (jail + eBPF tracer, --jobs {jobs})", bp, mbp),
+  (f"modelvet batch (zygote, the default), {n} torch checkpoints (--jobs {zjobs})", zt, mzt),
+  (f"modelvet batch (zygote, the default), {n} pickles (--jobs {zjobs})", zp, mzp),
+  (f"naive: fresh python3 -c 'torch.load(f)' per file, no sandbox (median {nvs:.2f} s/file)", nv, None),
+  (f"the same under strace -f (median {sts:.2f} s/file)", st, None),
+  (f"static pre-scan alone, torch checkpoints (prescan_bench)", ps, None),
+  (f"static pre-scan alone, pickles (prescan_bench)", pp, None),
 ]
 w = max(len(r[0]) for r in rows)
-print(f"{'what':<{w}}  {'files/s':>9}  {'vs naive':>9}")
-for name, rate in rows:
-    print(f"{name:<{w}}  {rate:>9.2f}  {rate / nv:>8.2f}x")
+print(f"{'what':<{w}}  {'files/s':>9}  {'vs naive':>9}  {'MB/jail':>8}")
+for name, rate, mem in rows:
+    print(f"{name:<{w}}  {rate:>9.2f}  {rate / nv:>8.2f}x  {'' if mem is None else f'{mem:.1f}':>8}")
+print("MB/jail: median over the files of the jail's memory cgroup peak (every process of the jail,")
+print("page cache it faulted in included; a forked jail's pages still shared with its zygote are the zygote's)")
 PYEOF
 fi
 

@@ -170,6 +170,12 @@ TEST(BatchHfCache, SharedBlobOnceNonModelsCountedEscapesReportedPriorsReclassifi
   EXPECT_EQ(m1["sha256"], m2["sha256"]);
   EXPECT_EQ(m2.value("duplicate_of", ""), "hf://acme/tiny@r1/model.pkl");  // one detonation, two names
   EXPECT_EQ(m1["timing_ms"], m2["timing_ms"]);
+  // Forked from a zygote (batch's default as root), the jail's own memory is measured by its cgroup.
+  EXPECT_EQ(m1["launch"].get<std::string>().rfind("zygote", 0), 0u) << m1.dump(2);
+  if (fs::exists("/sys/fs/cgroup/memory/cgroup.procs")) {
+    ASSERT_TRUE(m1.contains("memory")) << m1.dump(2);
+    EXPECT_GT(m1["memory"]["jail_peak_bytes"].get<uint64_t>(), 0u);
+  }
   auto& esc = by_path["hf://acme/tiny@r2/escape.pkl"];
   EXPECT_EQ(esc["verdict"], "error");
   EXPECT_NE(esc["error"].get<std::string>().find("outside models--acme--tiny/blobs/"), std::string::npos);

@@ -156,6 +156,12 @@ TEST_F(HubCheckpoints, AGigabyteCheckpointIsMappedNotReadAndStaysSmallInTheJail)
   // The harness's peak resident memory (torch imported, loaded, exercised) against the file.
   EXPECT_GT(m["peak_rss_bytes"].get<uint64_t>(), 0u);
   EXPECT_LT(m["peak_rss_bytes"].get<uint64_t>(), size / 4) << m.dump(2);
+  // The jail's memory cgroup agrees: every process of the jail, page cache it faulted in included.
+  if (fs::exists("/sys/fs/cgroup/memory/cgroup.procs")) {
+    ASSERT_TRUE(r.contains("memory")) << "a v1 memory controller is mounted, but the jail's peak is missing";
+    EXPECT_GT(r["memory"]["jail_peak_bytes"].get<uint64_t>(), 0u);
+    EXPECT_LT(r["memory"]["jail_peak_bytes"].get<uint64_t>(), size / 4) << r["memory"].dump();
+  }
 }
 
 TEST_F(HubCheckpoints, ATrojanedGigabyteCheckpointIsStillMalicious) {

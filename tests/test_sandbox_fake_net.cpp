@@ -92,3 +92,29 @@ TEST(FakeDns, AddressesDifferAcrossNamesAndAvoidReservedRanges) {
   }
   EXPECT_GT(seen.size(), 490u);
 }
+
+// A name nobody registered does not resolve on the Internet: a payload that resolves a random
+// name and sees an address knows it is in a sandbox. Service-like names still get one.
+TEST(FakeDns, MachineMadeNamesGetNxdomainServiceNamesAnAddress) {
+  for (const char* made : {"xq7zk3vbn9wp.invalid", "a1b2c3d4.probe.invalid", "qwrtzpsdfghk.com",
+                           "0123456789abcdef0123.t.exfil.invalid", "ZXCVBNMQWRT.invalid"}) {
+    SCOPED_TRACE(made);
+    EXPECT_TRUE(looks_generated(made));
+    auto q = dns_query(made);
+    auto a = build_dns_answer(q.data(), q.size());
+    ASSERT_GE(a.size(), q.size());
+    EXPECT_TRUE(a[2] & 0x80);      // a response
+    EXPECT_EQ(a[3] & 0x0f, 3);     // NXDOMAIN
+    EXPECT_EQ(a[7], 0);            // no answer
+  }
+  for (const char* service : {"exfil.evil.invalid", "telemetry.acme.invalid", "cdn.probe-one.invalid",
+                              "api.probe-two.invalid", "gpu-ws-07", "update01.mirror.invalid", "s3-us-west-2.invalid",
+                              "c2.evil.invalid", "huggingface.co", "checkpoints.invalid", "transformers.invalid"}) {
+    SCOPED_TRACE(service);
+    EXPECT_FALSE(looks_generated(service));
+    auto q = dns_query(service);
+    auto a = build_dns_answer(q.data(), q.size());
+    EXPECT_EQ(a[3] & 0x0f, 0);     // NOERROR
+    EXPECT_EQ(a[7], 1);
+  }
+}

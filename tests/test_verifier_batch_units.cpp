@@ -241,6 +241,11 @@ TEST(BatchJobs, DefaultFromCoresAndMemory) {
   EXPECT_EQ(default_jobs(4, 100L << 20), 1);  // at least one
   EXPECT_EQ(default_jobs(512, 1024 * GiB), 256);
   EXPECT_GE(default_jobs(), 1);
+  // Forked from a zygote: 16 per core, 128 MiB a job.
+  EXPECT_EQ(default_zygote_jobs(2, 24 * GiB), 32);
+  EXPECT_EQ(default_zygote_jobs(16, 2 * GiB), 16);   // 2 GiB / 128 MiB
+  EXPECT_EQ(default_zygote_jobs(4, 64L << 20), 1);
+  EXPECT_EQ(default_zygote_jobs(64, 1024 * GiB), 256);
 }
 
 TEST(BatchProgress, LineShowsCountsRateAndEta) {

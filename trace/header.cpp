@@ -96,7 +96,8 @@ json to_json(const RunOutcome& r) {
           {"clean_teardown", r.clean_teardown},
           {"output_tail", r.output_tail},
           {"timing_ms", to_json(r.timing_ms)},
-          {"launch", r.launch}};
+          {"launch", r.launch},
+          {"memory_peak_bytes", r.memory_peak_bytes}};
 }
 
 json to_json(const RunContext& c) {
@@ -140,6 +141,7 @@ bool read_run(const json& j, RunOutcome* o, std::string* error) {
   r.required("clean_teardown", &o->clean_teardown);
   r.required("output_tail", &o->output_tail);
   r.optional("launch", &o->launch);  // traces written before zygotes existed: "exec"
+  r.optional("memory_peak_bytes", &o->memory_peak_bytes);  // and before it was measured: 0
   r.object("timing_ms", &timing);
   return r.ok(true) && read_timing(timing, &o->timing_ms, error);
 }

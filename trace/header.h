@@ -43,6 +43,9 @@ struct RunOutcome {
   std::string output_tail;              // last 2000 bytes of the harness's stdout+stderr
   RunTiming timing_ms;
   std::string launch = "exec";          // "exec" (a fresh harness) or "zygote <loader>" (forked from one)
+  // The jail's memory cgroup's peak charge: what this jail added beyond pages it shares with a
+  // zygote (those stay charged to the zygote). 0: no memory cgroup (rootless, or none mounted).
+  uint64_t memory_peak_bytes = 0;
 };
 
 struct TracerStats {

@@ -177,6 +177,8 @@ nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
   r["tracer"] = to_json(h.tracer);
   r["timing_ms"] = to_json(run.timing_ms);
   if (load_phase && load) r["timing_ms"]["load"] = (load->t_ns - load_phase->t_ns) / 1000000;
+  // The jail's own memory (a forked jail's pages shared with its zygote are the zygote's).
+  if (run.memory_peak_bytes) r["memory"] = {{"jail_peak_bytes", run.memory_peak_bytes}};
   r["limits_hit"] = run.limits_hit;
   if (!h.static_scan.empty()) r["static"] = with_coverage(h.static_scan, r["calls"]);
   r["error"] = nullptr;

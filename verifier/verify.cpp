@@ -113,6 +113,7 @@ RunOutcome run_outcome(const sandbox::JailOutcome& out, int timeout_ms, const Me
   r.malformed_event_lines = merged.malformed_python_lines;
   r.unattributed_sessions = merged.unattributed_sessions;
   r.clean_teardown = out.clean_teardown;
+  r.memory_peak_bytes = out.memory_peak_bytes;
   r.output_tail = escape_bytes(out.output.substr(out.output.size() > 2000 ? out.output.size() - 2000 : 0));
   r.timing_ms = {int64_t(total_ms), int64_t(out.setup_ms), int64_t(out.run_ms), int64_t(out.teardown_ms)};
   r.launch = out.launch;

@@ -53,16 +53,18 @@ inline int default_jobs(long cores = 0, long mem_available = -1) {
 }
 
 // Jails forked from a zygote share its interpreter and imports: a job's own memory is what the
-// load copies and allocates (measured by scripts/bench.sh), and its CPU is a few tens of ms, so
-// most of a job is the grace period's wait. 8 per core, 256 MiB a job:
-//   jobs = clamp(min(8 × cores, MemAvailable / 256 MiB), 1, 256)
-inline constexpr long kZygoteJobMemoryBytes = 256L << 20;
+// load copies and allocates (scripts/bench.sh: a median 27 MB for a small pickle's jail, 55 MB
+// for a small torch checkpoint's, every process of the jail together), and its CPU is about a
+// tenth of a second, so most of a job is waiting (setup, the grace period). 16 per core (on 2
+// cores, 32 jobs ran 40 pickles in 4.7 s where 16 took 6.9 s), 128 MiB a job:
+//   jobs = clamp(min(16 × cores, MemAvailable / 128 MiB), 1, 256)
+inline constexpr long kZygoteJobMemoryBytes = 128L << 20;
 
 inline int default_zygote_jobs(long cores = 0, long mem_available = -1) {
   if (cores <= 0) cores = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
   if (mem_available < 0) mem_available = mem_available_bytes();
-  long by_mem = mem_available > 0 ? mem_available / kZygoteJobMemoryBytes : 8 * cores;
-  return int(std::clamp(std::min(8 * cores, by_mem), 1L, 256L));
+  long by_mem = mem_available > 0 ? mem_available / kZygoteJobMemoryBytes : 16 * cores;
+  return int(std::clamp(std::min(16 * cores, by_mem), 1L, 256L));
 }
 
 }  // namespace modelvet
