@@ -235,6 +235,12 @@ PROBES = [
     # --- tracer ----------------------------------------------------------------------------
     ("tracerpid-zero", "tracer", "TracerPid is 0 in /proc/self/status (no ptrace-based tracer)",
      "return re.search(r'^TracerPid:\\s+(\\d+)', _read('/proc/self/status'), re.M).group(1) == '0'"),
+    ("ptrace-traceme", "tracer", "ptrace(PTRACE_TRACEME) succeeds: no debugger or ptrace-based sandbox attached, "
+     "no filter refusing it",
+     "import ctypes\n"
+     "libc = ctypes.CDLL(None, use_errno=True)\n"
+     "libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]\n"
+     "return libc.ptrace(0, 0, None, None) == 0"),
     ("no-ld-preload", "tracer", "no LD_PRELOAD and no /etc/ld.so.preload",
      "return 'LD_PRELOAD' not in os.environ and not os.path.exists('/etc/ld.so.preload')"),
     ("no-python-tracer", "tracer", "no sys.settrace/setprofile hook and no debugger or coverage module loaded",

@@ -36,9 +36,15 @@ constexpr int rows_denied_by_rule() {
 
 // The special rules in build() are exactly the table's MV_DENY_BY_RULE rows: a new such row
 // needs its rule written here.
-static_assert(table_verdict("clone") == MV_DENY_BY_RULE && table_verdict("clone3") == MV_DENY_BY_RULE &&
-                  rows_denied_by_rule() == 2,
-              "trace/syscall_table.h and the clone/clone3 rules of SeccompProgram::build disagree");
+static_assert(table_verdict("ptrace") == MV_DENY_BY_RULE && table_verdict("clone") == MV_DENY_BY_RULE &&
+                  table_verdict("clone3") == MV_DENY_BY_RULE && rows_denied_by_rule() == 3,
+              "trace/syscall_table.h and the ptrace/clone/clone3 rules of SeccompProgram::build disagree");
+
+// ptrace requests the filter lets through: PTRACE_TRACEME makes the caller its parent's tracee
+// (a workstation answers 0; EPERM is the classic "a debugger is here" tell), and PTRACE_CONT
+// resumes a tracee of the caller's own (the loader's shell resumes a harness that made itself
+// traced). Neither reaches another process's memory or registers.
+constexpr uint64_t kPtraceTraceme = 0, kPtraceCont = 7;
 
 }  // namespace
 
@@ -71,6 +77,16 @@ SeccompProgram SeccompProgram::build(std::string* error) {
     }
   }
   // The table's MV_DENY_BY_RULE rows (checked by the static_assert above).
+  // ptrace: EPERM for every request but TRACEME and CONT (requests 1-6, then above 7).
+  for (uint64_t request = kPtraceTraceme + 1; request <= kPtraceCont; ++request) {
+    const bool last = request == kPtraceCont;
+    if (int rc = seccomp_rule_add(ctx.get(), deny, SCMP_SYS(ptrace), 1,
+                                  last ? SCMP_A0(SCMP_CMP_GT, kPtraceCont) : SCMP_A0(SCMP_CMP_EQ, request));
+        rc != 0) {
+      *error = std::string("seccomp ptrace rule failed: ") + strerror(-rc);
+      return program;
+    }
+  }
   // clone(2) may create threads and processes, never namespaces: one rule per flag, since
   // libseccomp ORs separate rules and a masked compare tests one bit pattern.
   for (uint64_t flag = 1; flag != 0; flag <<= 1) {

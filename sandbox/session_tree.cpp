@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -122,6 +123,15 @@ bool spawn_decoys_from_small_process(const ChildPlan& p, const std::vector<int>&
   return WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
 }
 
+// A shell traces nothing, so a process that made itself its tracee runs as if untraced: each
+// stop is resumed with the signal it stopped for, except the exec trap and job-control stops
+// (an untraced harness is never stopped: nothing in the jail sends it a stop and waits).
+void resume_tracee(pid_t pid, int stop_signal) {
+  const bool swallow = stop_signal == SIGTRAP || stop_signal == SIGSTOP || stop_signal == SIGTSTP ||
+                       stop_signal == SIGTTIN || stop_signal == SIGTTOU;
+  ptrace(PTRACE_CONT, pid, nullptr, reinterpret_cast<void*>(static_cast<long>(swallow ? 0 : stop_signal)));
+}
+
 }  // namespace
 
 Session start_session(const ChildPlan& p) {
@@ -146,7 +156,7 @@ Session start_session(const ChildPlan& p) {
   // Forked by a zygote, the jail shows the zygote's binary (modelvet) at kLoaderPath; an exec'd
   // jail's pid 1 is a fork of the small supervisor, and its loader may be any program.
   if (!p.zygote || !spawn_decoys_from_small_process(p, pids, s.env))
-    fork_decoys({p.rootfs.uid, p.rootfs.gid, p.user_namespace, p.seccomp}, pids, s.env, 0);
+    fork_decoys({static_cast<uid_t>(p.rootfs.uid), static_cast<gid_t>(p.rootfs.gid), p.user_namespace, p.seccomp}, pids, s.env, 0);
   s.shell_pid = next + 9000 + static_cast<int>(random_below(40000));
   if (!s.pids_advanced || !set_last_pid(s.shell_pid - 1)) s.shell_pid = 0;
   return s;
@@ -182,6 +192,10 @@ int run_session_spawner(int argc, char** argv) {
     pid_t done = waitpid(harness, &wstatus, 0);
     if (done < 0 && errno == EINTR) continue;
     if (done < 0) _exit(125);
+    if (WIFSTOPPED(wstatus)) {  // the harness made itself this shell's tracee (PTRACE_TRACEME)
+      resume_tracee(harness, WSTOPSIG(wstatus));
+      continue;
+    }
     _exit(WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus));
   }
 }

@@ -161,7 +161,40 @@ void denied_calls() {
     a.exclude_kernel = 1, a.exclude_hv = 1;
     return sys(syscall(SYS_perf_event_open, &a, 0, -1, -1, 0));
   });
-  attempt("ptrace", "PTRACE_TRACEME", [] { return sys(syscall(SYS_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0)); });
+  attempt("ptrace", "PTRACE_ATTACH to its own sleeping child", [] {
+    pid_t sleeper = fork();
+    if (sleeper == 0) {
+      alarm(10);
+      pause();
+      _exit(0);
+    }
+    Result r = sys(syscall(SYS_ptrace, 16 /* PTRACE_ATTACH */, sleeper, 0, 0));
+    kill(sleeper, SIGKILL);
+    waitpid(sleeper, nullptr, 0);
+    return r;
+  });
+  attempt("ptrace", "PTRACE_TRACEME in a child, stopped, then PTRACE_CONT by its parent", [] {
+    int p[2];
+    if (pipe(p) != 0) return Result{-1, errno};
+    pid_t tracee = fork();
+    if (tracee == 0) {
+      Result r = sys(syscall(SYS_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0));
+      (void)!write(p[1], &r, sizeof r);
+      raise(SIGUSR1);  // traced: a stop its parent sees; untraced it would end here
+      _exit(0);
+    }
+    close(p[1]);
+    Result traceme{-1, EIO};
+    (void)!read(p[0], &traceme, sizeof traceme);
+    close(p[0]);
+    int status = 0;
+    waitpid(tracee, &status, 0);
+    Result cont = WIFSTOPPED(status) ? sys(syscall(SYS_ptrace, 7 /* PTRACE_CONT */, tracee, 0, 0)) : Result{-1, ESRCH};
+    waitpid(tracee, &status, 0);
+    if (traceme.ret != 0) return traceme;
+    if (cont.ret != 0) return cont;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? Result{0, 0} : Result{-1, ECHILD};
+  });
   attempt("process_vm_readv", "its own memory", [] {
     char src[8] = "modelvt", dst[8] = {};
     iovec local{dst, sizeof dst}, remote{src, sizeof src};

@@ -66,7 +66,7 @@ TEST_F(SyscallTableSeccomp, DeniesExactlyTheTablesDeniedSet) {
     int rule = it == rows.end() ? MV_ALLOW : it->second.seccomp;
     const char* name = it == rows.end() ? "(not in the table)" : it->second.name;
     SCOPED_TRACE(::testing::Message() << "syscall " << nr << " " << name);
-    if (rule == MV_DENY_BY_RULE) continue;  // clone, clone3: below
+    if (rule == MV_DENY_BY_RULE) continue;  // ptrace, clone, clone3: below
     uint32_t expected = rule == MV_DENY ? (SECCOMP_RET_ERRNO | EPERM) : SECCOMP_RET_ALLOW;
     EXPECT_EQ(verdict(call(nr)), expected);
     EXPECT_EQ(verdict(call(nr, ~0ull)), expected) << "an MV_DENY / MV_ALLOW row does not depend on arguments";
@@ -78,11 +78,22 @@ TEST_F(SyscallTableSeccomp, DeniesExactlyTheTablesDeniedSet) {
   EXPECT_EQ(denied, static_cast<int>(sandbox::SeccompProgram::denied_syscalls().size()));
 }
 
-TEST_F(SyscallTableSeccomp, CloneRulesAreTheTablesSpecialRows) {
+TEST_F(SyscallTableSeccomp, PtraceAndCloneRulesAreTheTablesSpecialRows) {
   std::vector<std::string> by_rule;
   for (const SyscallRow& row : kSyscallTable)
     if (row.seccomp == MV_DENY_BY_RULE) by_rule.push_back(row.name);
-  EXPECT_EQ(by_rule, (std::vector<std::string>{"clone", "clone3"}));
+  EXPECT_EQ(by_rule, (std::vector<std::string>{"ptrace", "clone", "clone3"}));
+
+  // ptrace: PTRACE_TRACEME (0) and PTRACE_CONT (7) only; every request that reaches another
+  // process (PEEK/POKE 1-6, ATTACH 16, SEIZE 0x4206, ...) and any out-of-range value: EPERM.
+  EXPECT_EQ(verdict(call(SYS_ptrace, 0)), SECCOMP_RET_ALLOW) << "PTRACE_TRACEME";
+  EXPECT_EQ(verdict(call(SYS_ptrace, 7)), SECCOMP_RET_ALLOW) << "PTRACE_CONT";
+  for (uint64_t request : {1ull, 2ull, 3ull, 4ull, 5ull, 6ull, 8ull, 12ull, 16ull, 17ull, 0x4200ull, 0x4206ull,
+                           0x4207ull, 0x100000000ull, ~0ull}) {
+    SCOPED_TRACE(::testing::Message() << "ptrace request 0x" << std::hex << request);
+    EXPECT_EQ(verdict(call(SYS_ptrace, request)), SECCOMP_RET_ERRNO | EPERM);
+    EXPECT_TRUE(denied_as_seen_by_ptrace(call(SYS_ptrace, request)));
+  }
 
   // clone: threads and processes yes, any namespace flag no (EPERM).
   EXPECT_EQ(verdict(call(SYS_clone, SIGCHLD)), SECCOMP_RET_ALLOW) << "fork";

@@ -33,7 +33,7 @@
   /* kernel attack surface and tracing of others */ \
   X(bpf,               MV_ATTEMPT,    MV_NO_STR, MV_NO_STR, MV_DENY) \
   X(perf_event_open,   MV_ATTEMPT,    MV_NO_STR, MV_NO_STR, MV_DENY) \
-  X(ptrace,            MV_PROCESS,    MV_NO_STR, MV_NO_STR, MV_DENY) \
+  X(ptrace,            MV_PROCESS,    MV_NO_STR, MV_NO_STR, MV_DENY_BY_RULE) /* all but TRACEME, CONT: EPERM */ \
   X(process_vm_readv,  MV_ATTEMPT,    MV_NO_STR, MV_NO_STR, MV_DENY) \
   X(process_vm_writev, MV_ATTEMPT,    MV_NO_STR, MV_NO_STR, MV_DENY) \
   X(kcmp,              MV_UNRECORDED, MV_NO_STR, MV_NO_STR, MV_DENY) \
