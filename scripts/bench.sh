@@ -113,7 +113,7 @@ read -r RATE[batch_torch] MEM[batch_torch] < <(batch_rate batch_torch "$T/torch.
 read -r RATE[batch_pickle] MEM[batch_pickle] < <(batch_rate batch_pickle "$T/pickle.txt" --launch exec)
 read -r RATE[zygote_torch] MEM[zygote_torch] < <(batch_rate zygote_torch "$T/torch.txt" --launch zygote)
 read -r RATE[zygote_pickle] MEM[zygote_pickle] < <(batch_rate zygote_pickle "$T/pickle.txt" --launch zygote)
-zjobs=$($PY -c "import os; m=[int(l.split()[1])*1024 for l in open('/proc/meminfo') if l.startswith('MemAvailable:')][0]; c=os.cpu_count(); print(max(1,min(8*c, m//(256<<20), 256)))")
+zjobs=$($PY -c "import os; m=[int(l.split()[1])*1024 for l in open('/proc/meminfo') if l.startswith('MemAvailable:')][0]; c=os.cpu_count(); print(max(1,min(16*c, m//(128<<20), 256)))")
 read -r naive_rate naive_s < <(per_file_rate naive_load)
 read -r strace_rate strace_s < <(per_file_rate strace_load)
 RATE[prescan]=$("$B/tests/prescan_bench" 20 $(cat "$T/torch.txt") | awk '{print $1}')

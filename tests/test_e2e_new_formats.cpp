@@ -10,6 +10,7 @@
 #include <map>
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -158,5 +159,50 @@ TEST(EndToEndNewFormats, BatchWalkCountsOnnxExternalDataWithItsModel) {
   std::ifstream in(dir + "/summary.json");
   std::string summary((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(summary.find("onnx external data"), std::string::npos) << summary;
+  fs::remove_all(dir);
+}
+
+// Files as they lie on disk, written by none of us: the model and array test data Debian's own
+// python3 packages ship (joblib dumps from 0.8 to 0.11 with their .npy siblings and compressors,
+// numpy, scipy and h5py data). A victim's loader reads each, or refuses it before any code of the
+// file's choosing ran (Python 2 pickles under Python 3): benign every one, the refusals said so.
+TEST(EndToEndNewFormats, DebianShippedDataFilesAreBenign) {
+  assert_jail_is_isolated();
+  std::vector<std::string> files;
+  for (const char* dir : {"/usr/lib/python3/dist-packages/joblib/test/data", "/usr/lib/python3/dist-packages/numpy",
+                          "/usr/lib/python3/dist-packages/scipy", "/usr/lib/python3/dist-packages/h5py"}) {
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      const fs::path p = it->path();
+      const std::string name = p.filename().string(), ext = p.extension().string();
+      if (!it->is_regular_file() || p.string().find("data") == std::string::npos) continue;
+      if (ext == ".npy" || ext == ".npz" || ext == ".h5" || ext == ".hdf5" || ext == ".gz" || ext == ".z" || ext == ".bz2" ||
+          ext == ".xz" || ext == ".lzma" || ext == ".pickle" || name.find(".pkl") != std::string::npos)
+        files.push_back(p.string());
+    }
+  }
+  ASSERT_GE(files.size(), 60u) << "Debian's python3-joblib/numpy/scipy/h5py test data is missing (scripts/setup.sh installs them)";
+  const fs::path dir = fs::temp_directory_path() / fmt::format("mv-debian-data-{}", getpid());
+  fs::create_directories(dir);
+  std::ofstream(dir / "list.txt") << fmt::format("{}\n", fmt::join(files, "\n"));
+  auto run = run_command(fmt::format("{} batch --quiet --output {} {} 2>&1", kBinary, (dir / "out.jsonl").string(),
+                                     (dir / "list.txt").string()));
+  std::ifstream in(dir / "out.jsonl");
+  size_t results = 0, refused = 0, siblings_loaded = 0;
+  for (std::string line; std::getline(in, line);) {
+    auto r = nlohmann::json::parse(line);
+    ++results;
+    const std::string path = r["path"], summary = r["summary"];
+    EXPECT_EQ(r["verdict"], "benign") << path << ": " << summary;
+    if (summary.find("the loader refused the file") != std::string::npos) ++refused;
+    // A legacy joblib dump whose arrays are *.pkl_NN.npy siblings: loaded with them, in the jail.
+    if (path.size() > 4 && path.substr(path.size() - 4) == ".pkl" && fs::exists(path + "_01.npy") &&
+        r["load"].value("status", "") == "ok")
+      ++siblings_loaded;
+  }
+  EXPECT_EQ(results, files.size()) << run.out;
+  EXPECT_GT(refused, 0u) << "the Python 2 joblib pickles should be refused by joblib itself, and said so";
+  EXPECT_GT(siblings_loaded, 0u) << "no legacy multi-file joblib dump loaded with its .npy siblings";
+  std::printf("[ measured ] %zu Debian data files: all benign, %zu refused by their own loader\n", results, refused);
   fs::remove_all(dir);
 }

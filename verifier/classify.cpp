@@ -212,11 +212,11 @@ nlohmann::json classify(const Trace& trace, const policy::Policy& pol) {
       r["error"] = why;
       r["summary"] = why;
     } else if (status == "raised" && !r["calls"].empty()) {
-      // The file's code ran and then the load failed: whatever the rest of it would have done
-      // was never seen, so this is no clean bill.
-      r["verdict"] = "suspicious";
-      r["score"] = std::max(v.score, 50);
-      r["summary"] = fmt::format("the load raised after the file's code ran ({} calls, first {}): {}; the rest was never seen",
+      // Every call before the raise was of the benign profile (a call outside it is the
+      // policy's load.failed_after_calls, and the verdict would not be benign here): the
+      // victim's own loader refused the file while rebuilding plain data (a Python 2 joblib
+      // pickle under Python 3, say), before any code of the file's choosing ran.
+      r["summary"] = fmt::format("the loader refused the file after only calls of the benign profile ({} calls, first {}): {}",
                                  r["calls"].size(), str_field(r["calls"][0], "callable"), exception);
     } else if (status == "raised") {
       r["summary"] = fmt::format("the loader refused the file before any of its code ran: {}", exception);
