@@ -163,6 +163,9 @@ PROBES = [
      "bad = ('sandbox', 'cuckoo', 'malware', 'analysis', 'virus', 'test', 'localhost', 'john-pc', 'box')\n"
      "return bool(h) and not any(b in h for b in bad) and not re.fullmatch(r'[0-9a-f]{12}', h)"),
     # --- hardware --------------------------------------------------------------------------
+    ("disk-60gb", "hardware", "the root file system is at least 60 GB (pafish's disk-size check: sandboxes run on small disks)",
+     "st = os.statvfs('/')\n"
+     "return st.f_frsize * st.f_blocks >= 60 * 2 ** 30"),
     ("dmi-vendor", "hardware", "DMI sys_vendor is a hardware maker, not a hypervisor",
      "v = _read('/sys/class/dmi/id/sys_vendor').strip().lower()\n"
      "return bool(v) and not any(x in v for x in VM_VENDORS)"),

@@ -274,7 +274,10 @@ bool enter_rootfs(const RootfsPlan& plan, std::string* error) {
   const std::string root = plan.staging + "/root";
   // Nothing mounted here may propagate back to the host.
   if (!s.mount("", "/", nullptr, MS_REC | MS_PRIVATE)) return false;
-  if (!s.mkdir(root) || !s.mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755"))
+  // The root's size is what `df /` and statvfs("/") report (a 16 MiB root said "sandbox" to
+  // pafish's disk-size check): a 512 GB disk's. A tmpfs allocates only what is written, and the
+  // root is read-only before anything of the sample runs.
+  if (!s.mkdir(root) || !s.mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=468g,mode=0755"))
     return false;
   return mount_system(s, plan, root) && mount_workstation_programs(s, plan, root) &&
          mount_kernel_views(s, plan, root) && mount_dev(s, root) &&
