@@ -20,6 +20,10 @@ _emit = _sitehooks.emit
 _brepr = _sitehooks.brepr
 _callable_name = _sitehooks.callable_name
 _OriginalUnpickler = pickle._Unpickler
+# pickle's names as a library imported before install() bound them (a zygote imports the loader's
+# libraries before any jail installs the recorder): their replacements are filled in below.
+_ORIGINAL_NAMES = [(pickle._Unpickler, "Unpickler"), (pickle.Unpickler, "Unpickler"), (pickle.load, "load"),
+                   (pickle._load, "load"), (pickle.loads, "loads"), (pickle._loads, "loads")]
 
 MAX_CALLS = 2000          # distinct call lines over the run
 MAX_PER_CALLABLE = 50     # lines per callable: 10,000 tensor rebuilds cannot hide the one payload call
@@ -651,10 +655,72 @@ _load.__module__ = _loads.__module__ = "pickle"
 
 
 def install():
-    """Before any framework import: they bind pickle's names when they are imported."""
+    """Before any framework import: they bind pickle's names when they are imported. Libraries a
+    zygote imported earlier are then adopted, so a forked jail records what an exec'd one does."""
     pickle.Unpickler = pickle._Unpickler = _RecordingUnpickler
     pickle.load = pickle._load = _load
     pickle.loads = pickle._loads = _loads
+    _adopt_earlier_imports()
+
+
+def _adopt_earlier_imports():
+    """What a library bound from pickle at its import, rebound to the recording names: module
+    globals holding the original Unpickler/load/loads (joblib.numpy_pickle.Unpickler, dill's
+    StockUnpickler), and its subclasses of either original unpickler moved onto the recording one
+    with their dispatch rebuilt as a subclass defined after install() would have it (the recording
+    entries, then the subclass's own overrides: joblib's BUILD). Without it a zygote's joblib and
+    dill loads ran unrecorded: no calls, no library windows (xgboost's own ctypes use then counted
+    as the file's)."""
+    replacement = {"Unpickler": _RecordingUnpickler, "load": _load, "loads": _loads}
+    swap = {id(obj): replacement[kind] for obj, kind in _ORIGINAL_NAMES}
+    bases = {id(obj) for obj, kind in _ORIGINAL_NAMES if kind == "Unpickler"}
+    namespaces = []
+    for name, module in list(sys.modules.items()):
+        if module is None or name in ("pickle", "_pickle") or name.startswith("_mv_") or name == "_sitehooks":
+            continue
+        try:
+            namespaces.append((name, vars(module)))
+        except TypeError:
+            continue
+    for name, namespace in namespaces:
+        for attr, value in list(namespace.items()):
+            try:
+                if isinstance(value, type) and value is not _RecordingUnpickler and value.__module__ == name and \
+                        any(id(b) in bases for b in value.__bases__):
+                    swap[id(value)] = _adopted_unpickler(value)
+            except Exception:
+                continue
+    for name, namespace in namespaces:
+        for attr, value in list(namespace.items()):
+            adopted = swap.get(id(value))
+            if adopted is not None and adopted is not value:
+                namespace[attr] = adopted
+
+
+def _adopted_unpickler(klass):
+    """klass on the recording unpickler: rebased in place (a subclass of the pure-Python one), or
+    remade from its namespace (a subclass of the C one, whose layout cannot be rebased; only when
+    no method closes over its class, as super() does)."""
+    own = {op: fn for op, fn in klass.__dict__.get("dispatch", {}).items() if fn is not _OriginalUnpickler.dispatch.get(op)}
+    dispatch = dict(_RecordingUnpickler.dispatch)
+    dispatch.update(own)
+    new_bases = tuple(_RecordingUnpickler if b is _OriginalUnpickler or b is pickle.Unpickler or
+                      any(b is obj for obj, kind in _ORIGINAL_NAMES if kind == "Unpickler") else b for b in klass.__bases__)
+    try:
+        klass.__bases__ = new_bases
+        klass.dispatch = dispatch
+        return klass
+    except TypeError:
+        pass
+    body = {k: v for k, v in klass.__dict__.items() if k not in ("__dict__", "__weakref__")}
+    for v in body.values():
+        fn = getattr(v, "__func__", v)
+        if "__class__" in getattr(getattr(fn, "__code__", None), "co_freevars", ()):
+            return klass
+    body["dispatch"] = dispatch
+    remade = type(klass)(klass.__name__, new_bases, body)
+    remade.__qualname__ = klass.__qualname__
+    return remade
 
 
 Unpickler = _RecordingUnpickler

@@ -5,13 +5,19 @@
 #include <cstring>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
+
+#include <fmt/core.h>
 
 namespace modelvet::sandbox {
 namespace {
@@ -120,6 +126,37 @@ uint64_t JailCgroup::memory_peak_bytes() const {
   return std::strtoull(read_file(path_ + "/memory.peak").c_str(), nullptr, 10);
 }
 
+int enter_session_cgroups(const std::string& jail_cgroup, int uid) {
+  if (jail_cgroup.empty()) return -1;
+  unsigned char r[16];
+  if (getrandom(r, sizeof r, 0) != sizeof r) return -1;
+  const std::string service = fmt::format("{}/user.slice/user-{}.slice/user@{}.service", jail_cgroup, uid, uid);
+  const std::string init_scope = service + "/init.scope";
+  const std::string shell_scope = fmt::format(
+      "{}/app.slice/app-org.gnome.Terminal.slice/vte-spawn-{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-"
+      "{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}.scope",
+      service, r[0], r[1], r[2], r[3], r[4], r[5], (r[6] & 0x0f) | 0x40, r[7], (r[8] & 0x3f) | 0x80, r[9], r[10], r[11],
+      r[12], r[13], r[14], r[15]);
+  std::error_code ec;
+  std::filesystem::create_directories(init_scope, ec);
+  if (ec) return -1;
+  std::filesystem::create_directories(shell_scope, ec);
+  if (ec || !write_file(init_scope + "/cgroup.procs", "0")) return -1;
+  return ::open((shell_scope + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+}
+
+bool remove_cgroup_tree(const std::string& dir) {
+  std::error_code ec;
+  std::vector<std::string> below;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec); !ec && it != std::filesystem::recursive_directory_iterator();
+       it.increment(ec))
+    if (it->is_directory(ec) && !it->is_symlink(ec)) below.push_back(it->path().string());
+  // Longest paths first: every child before its parent.
+  std::sort(below.begin(), below.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  for (const auto& d : below) ::rmdir(d.c_str());
+  return ::rmdir(dir.c_str()) == 0 || errno == ENOENT;
+}
+
 bool JailCgroup::kill_and_remove(int wait_ms) {
   if (dir_fd_ < 0) return true;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
@@ -135,7 +172,7 @@ bool JailCgroup::kill_and_remove(int wait_ms) {
   }
   ::close(dir_fd_);
   dir_fd_ = -1;
-  bool removed = ::rmdir(path_.c_str()) == 0;
+  bool removed = remove_cgroup_tree(path_);
   path_.clear();
   return empty && removed;
 }
@@ -259,7 +296,7 @@ bool remove_jail_cgroups(const std::string& name, int wait_ms) {
         if (!v2) ::kill(pid, SIGKILL);
       }
       if (v2) any = read_file(dir + "/cgroup.events").find("populated 1") != std::string::npos;
-      if (!any && (::rmdir(dir.c_str()) == 0 || errno == ENOENT)) break;
+      if (!any && (v2 ? remove_cgroup_tree(dir) : (::rmdir(dir.c_str()) == 0 || errno == ENOENT))) break;
       if (std::chrono::steady_clock::now() > deadline) {
         all_gone = false;
         break;

@@ -38,6 +38,18 @@ class JailCgroup {
   int dir_fd_ = -1;
 };
 
+// The jail's cgroup as a desktop session's, seen from inside its cgroup namespace (rooted at the
+// jail's cgroup): pid 1 (`systemd --user`) in user.slice/user-<uid>.slice/user@<uid>.service/
+// init.scope, the loader's terminal in …/app.slice/app-org.gnome.Terminal.slice/vte-spawn-<uuid>
+// .scope. Called by pid 1 while it is still root and sees the host's cgroup2 mount: makes both,
+// moves itself into init.scope, and returns the terminal scope's cgroup.procs opened for writing
+// (-1 on any failure: the jail then stays in its own cgroup, as before). The kernel checks a
+// migration against the opener's credentials, so the shell, with no privilege left, can still
+// move itself in by writing "0" to it.
+int enter_session_cgroups(const std::string& jail_cgroup, int uid);
+// Removes a cgroup directory and every cgroup below it, deepest first (each must be empty).
+bool remove_cgroup_tree(const std::string& dir);
+
 // Every cgroup a jail named `name` (its staging dir's name) may have: the v2 one, then the v1
 // pids and memory ones. What they hold is SIGKILLed (cgroup.kill; v1: each pid in cgroup.procs)
 // for up to wait_ms until they are empty, then they are removed. For the stale-staging sweep and

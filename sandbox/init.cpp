@@ -121,15 +121,16 @@ void await_go(const ChildPlan& p, int status) {
 // stop it) and a sample could spot the sandbox by its pid. This process stays as the jail's
 // init, reaps orphans, and mirrors the end of the loader's shell (which mirrors the harness's);
 // its exit kills whatever is left, the session's decoy processes included.
-[[noreturn]] void run_harness_as_child(const ChildPlan& p, int status, const Session& session) {
+[[noreturn]] void run_harness_as_child(const ChildPlan& p, int status, const Session& session, int shell_cgroup) {
   HarnessStart start{&p, status, p.argv, session.env};
   if (!start.argv.empty()) start.argv[0] = "python3";
   const std::vector<int> jail_fds = {status, p.go_r, p.event_w, p.output_w, p.exe_fd};
   pid_t shell = fork();
   if (shell < 0) child_fail(status, "fork shell");
   if (shell == 0)
-    run_loader_shell(session.env, jail_fds, start_harness, &start, status);
+    run_loader_shell(session.env, jail_fds, start_harness, &start, status, shell_cgroup);
   for (int fd : jail_fds) close(fd);
+  if (shell_cgroup >= 0) close(shell_cgroup);
   while (true) {
     int wstatus = 0;
     pid_t done = wait(&wstatus);
@@ -145,10 +146,13 @@ void await_go(const ChildPlan& p, int status) {
   const int status = p.status_w;
   close(p.handoff_w);
   if (p.exit_w >= 0) close(p.exit_w);  // the bridge's alone
+  // While the host's cgroup2 mount is still in view (before the pivot) and this process is root.
+  const int shell_cgroup =
+      p.user_namespace || !p.cgroup ? -1 : enter_session_cgroups(p.cgroup->path(), static_cast<int>(p.rootfs.uid));
   const Session session = build_jail(p, status);
   await_go(p, status);
   if (!p.seccomp->install()) child_fail(status, "seccomp");
-  run_harness_as_child(p, status, session);
+  run_harness_as_child(p, status, session, shell_cgroup);
 }
 
 }  // namespace modelvet::sandbox

@@ -180,9 +180,13 @@ int run_session_spawner(int argc, char** argv) {
 }
 
 [[noreturn]] void run_loader_shell(const std::vector<std::string>& env, const std::vector<int>& close_fds,
-                                   void (*start)(const void*), const void* arg, int status_fd) {
+                                   void (*start)(const void*), const void* arg, int status_fd, int cgroup_procs) {
   const SessionProcess shell = loader_shell();
   set_process_title(shell.comm, shell.argv, env);
+  if (cgroup_procs >= 0) {
+    (void)!write(cgroup_procs, "0", 1);  // best effort: a failed move leaves the shell where pid 1 is
+    close(cgroup_procs);
+  }
   pid_t harness = fork();
   if (harness < 0) child_fail(status_fd, "fork harness");
   if (harness == 0) start(arg);

@@ -37,10 +37,11 @@ inline constexpr int kSpawnerExecFailed = 127;
 // and returns 0; the decoys live on after it exits.
 int run_session_spawner(int argc, char** argv);
 
-// The loader's parent shell, forked by pid 1 after "go": titles itself `bash`, forks `start`
+// The loader's parent shell, forked by pid 1 after "go": titles itself `bash`, moves into its
+// terminal's cgroup (`cgroup_procs`, from enter_session_cgroups; -1: stays), forks `start`
 // (which execs the harness), closes `close_fds`, and exits as the harness did (its exit code, or
 // 128 + the signal that killed it, the numbers pid 1 passes on).
 [[noreturn]] void run_loader_shell(const std::vector<std::string>& env, const std::vector<int>& close_fds,
-                                   void (*start)(const void*), const void* arg, int status_fd);
+                                   void (*start)(const void*), const void* arg, int status_fd, int cgroup_procs);
 
 }  // namespace modelvet::sandbox

@@ -19,7 +19,8 @@
 #     get the verdict the batch gave them.
 # Prints a summary; exits 1 on any leak or mismatch, 2 when it cannot run, 77 when not root.
 #
-# Environment: SOAK_FILES (500), SOAK_JOBS (batch's default), SOAK_SAMPLE (24), SOAK_INTERVAL
+# Environment: SOAK_FILES (500), SOAK_JOBS (batch's default), SOAK_SAMPLE (24; `all`: every file,
+# by one `scan --launch exec`), SOAK_INTERVAL
 # (1), SOAK_FD_SLACK (16), SOAK_RSS_SLACK_MB (64), SOAK_DIR (a fresh /tmp/modelvet-soak-*, kept
 # on failure), SOAK_NICE (10).
 set -euo pipefail
@@ -39,7 +40,8 @@ import json, os, shutil, signal, subprocess, sys, tempfile, time
 
 binary, corpus = sys.argv[1], sys.argv[2]
 n_files = int(os.environ.get("SOAK_FILES", "500"))
-n_sample = int(os.environ.get("SOAK_SAMPLE", "24"))
+every_file = os.environ.get("SOAK_SAMPLE", "24") == "all"
+n_sample = 0 if every_file else int(os.environ.get("SOAK_SAMPLE", "24"))
 interval = float(os.environ.get("SOAK_INTERVAL", "1"))
 fd_slack = int(os.environ.get("SOAK_FD_SLACK", "16"))
 rss_slack_kb = int(os.environ.get("SOAK_RSS_SLACK_MB", "64")) * 1024
@@ -211,10 +213,24 @@ for top in ("/sys/fs/cgroup",):
 if cgroups:
     problems.append(f"{len(cgroups)} cgroups left (first: {cgroups[0]})")
 
-# Verdicts: a spread of files, each verified alone.
+# Verdicts: a spread of files, each verified alone (SOAK_SAMPLE=all: every file, by one `scan`
+# whose files each get their own exec'd jail, no zygote, no batch machinery).
 mismatches = []
-picked = files[:: max(1, len(files) // n_sample)][:n_sample] if n_sample > 0 else []
-for f in picked:
+if every_file:
+    picked = list(files)
+    single = subprocess.run([binary, "scan", "--format", "json", "--quiet", "--launch", "exec", "--jobs", "2"] + picked,
+                            capture_output=True)
+    try:
+        alone = {r["path"]: r.get("verdict") for r in json.loads(single.stdout)["results"]}
+    except (ValueError, KeyError, TypeError):
+        alone = {}
+    for f in picked:
+        got, want = alone.get(f, f"no report (exit {single.returncode})"), results.get(f, [{}])[0].get("verdict")
+        if got != want:
+            mismatches.append(f"{os.path.basename(f)}: batch {want}, alone {got}")
+else:
+    picked = files[:: max(1, len(files) // n_sample)][:n_sample] if n_sample > 0 else []
+for f in ([] if every_file else picked):
     single = subprocess.run([binary, "scan", "--format", "json", "--quiet", f], capture_output=True)
     try:
         got = json.loads(single.stdout)["results"][0].get("verdict")

@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -216,4 +217,41 @@ TEST(BatchHfCache, SharedBlobOnceNonModelsCountedEscapesReportedPriorsReclassifi
   EXPECT_EQ(modelvet::testing::run_modelvet("batch --quiet " + (root / "empty").string()).exit_code, 2);
   // --resume without --output is a usage error.
   EXPECT_EQ(modelvet::testing::run_modelvet("batch --quiet --resume " + tree.string()).exit_code, 2);
+}
+
+// Jails forked from a zygote record what exec'd jails record: the zygote imported joblib and dill
+// before any recorder was installed, so their unpicklers (subclasses of pickle's, bound at import)
+// must be adopted in each jail. Unadopted, a zygote's joblib load recorded no call and no library
+// window, and xgboost's own ctypes calls while rebuilding its Booster made a plain
+// XGBClassifier `malicious` in batch (found by a 1,000-file soak comparing batch with scan).
+TEST(BatchZygote, LibraryFilesRecordTheSameCallsAsExecdJails) {
+  assert_jail_is_isolated();
+  const std::string corpus = std::string(MODELVET_BINARY_DIR) + "/corpus/benign/library/";
+  const std::vector<std::string> files = {corpus + "xgboost/classifier.joblib", corpus + "sklearn/adaboost.joblib",
+                                          corpus + "dill/closure_schedule.pkl", corpus + "pandas/frame_joblib.joblib"};
+  fs::path root = fresh_dir("e2e-zygote-calls");
+  std::ofstream list(root / "list.txt");
+  for (const auto& f : files) list << f << "\n";
+  list.close();
+  std::map<std::string, std::map<std::string, nlohmann::json>> by_launch;
+  for (const char* launch : {"zygote", "exec"}) {
+    fs::path out = root / (std::string(launch) + ".jsonl");
+    modelvet::testing::run_modelvet(fmt::format("batch --quiet --launch {} --output {} {}", launch, out.string(),
+                                                (root / "list.txt").string()));
+    for (const auto& l : lines_of(out)) {
+      auto j = nlohmann::json::parse(l);
+      by_launch[launch][j["path"].get<std::string>()] = j;
+    }
+  }
+  for (const auto& f : files) {
+    SCOPED_TRACE(f);
+    const auto& z = by_launch["zygote"][f];
+    const auto& e = by_launch["exec"][f];
+    ASSERT_TRUE(z.is_object() && e.is_object());
+    EXPECT_EQ(z["launch"].get<std::string>().rfind("zygote", 0), 0u) << z.dump(2).substr(0, 2000);
+    EXPECT_EQ(z["verdict"], "benign") << z["summary"];
+    EXPECT_EQ(e["verdict"], "benign") << e["summary"];
+    EXPECT_GT(z["calls"].size(), 0u) << "the zygote's jail recorded no call of the unpickler";
+    EXPECT_EQ(z["calls"].size(), e["calls"].size());
+  }
 }

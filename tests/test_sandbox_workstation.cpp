@@ -146,7 +146,9 @@ print(json.dumps({'pid': me, 'ppid': parent, 'parent_comm': rd(f'/proc/{parent}/
   'comm': rd('/proc/self/comm').strip(), 'cmdline': rd('/proc/self/cmdline').split('\0'),
   'exe': os.readlink('/proc/self/exe'), 'count': len(pids), 'min_other': min(p for p in pids if p != 1),
   'comms': sorted(rd(f'/proc/{p}/comm').strip() for p in pids),
-  'tracer': [l for l in rd('/proc/self/status').splitlines() if l.startswith('TracerPid')][0].split()[1]}))
+  'tracer': [l for l in rd('/proc/self/status').splitlines() if l.startswith('TracerPid')][0].split()[1],
+  'cgroup': [l for l in rd('/proc/self/cgroup').splitlines() if l.startswith('0::')],
+  'init_cgroup': [l for l in rd('/proc/1/cgroup').splitlines() if l.startswith('0::')]}))
 )PY";
 
 }  // namespace
@@ -177,6 +179,17 @@ TEST(Workstation, ProcessTreeIsADesktopSession) {
   EXPECT_EQ(t["ppid"].get<int>() + 1, t["pid"].get<int>());
   for (const char* comm : {"dbus-daemon", "jupyter-lab", "tmux: server", "sshd", "ssh-agent"})
     if (std::string(comm) != "sshd") EXPECT_NE(t["comms"].dump().find(comm), std::string::npos) << comm;
+  // As root the jail has a cgroup of its own, laid out as a desktop session's (rootless there is
+  // none: the cgroup namespace shows its root).
+  if (geteuid() == 0) {
+    ASSERT_EQ(t["cgroup"].size(), 1u) << t.dump();
+    const std::string self = t["cgroup"][0], init = t["init_cgroup"][0];
+    EXPECT_EQ(self.rfind("0::/user.slice/user-", 0), 0u) << self;
+    EXPECT_NE(self.find(".service/app.slice/app-org.gnome.Terminal.slice/vte-spawn-"), std::string::npos) << self;
+    EXPECT_EQ(self.substr(self.size() - 6), ".scope") << self;
+    EXPECT_EQ(init.rfind("0::/user.slice/user-", 0), 0u) << init;
+    EXPECT_EQ(init.substr(init.size() - 19), ".service/init.scope") << init;
+  }
 }
 
 TEST(Workstation, HardwareIdentityAgreesWithItself) {
