@@ -24,6 +24,7 @@ _OriginalUnpickler = pickle._Unpickler
 # libraries before any jail installs the recorder): their replacements are filled in below.
 _ORIGINAL_NAMES = [(pickle._Unpickler, "Unpickler"), (pickle.Unpickler, "Unpickler"), (pickle.load, "load"),
                    (pickle._load, "load"), (pickle.loads, "loads"), (pickle._loads, "loads")]
+_ORIGINAL_UNPICKLERS = (pickle._Unpickler, pickle.Unpickler)  # the pure-Python one and the C one
 
 MAX_CALLS = 2000          # distinct call lines over the run
 MAX_PER_CALLABLE = 50     # lines per callable: 10,000 tensor rebuilds cannot hide the one payload call
@@ -673,7 +674,6 @@ def _adopt_earlier_imports():
     as the file's)."""
     replacement = {"Unpickler": _RecordingUnpickler, "load": _load, "loads": _loads}
     swap = {id(obj): replacement[kind] for obj, kind in _ORIGINAL_NAMES}
-    bases = {id(obj) for obj, kind in _ORIGINAL_NAMES if kind == "Unpickler"}
     namespaces = []
     for name, module in list(sys.modules.items()):
         if module is None or name in ("pickle", "_pickle") or name.startswith("_mv_") or name == "_sitehooks":
@@ -686,7 +686,7 @@ def _adopt_earlier_imports():
         for attr, value in list(namespace.items()):
             try:
                 if isinstance(value, type) and value is not _RecordingUnpickler and value.__module__ == name and \
-                        any(id(b) in bases for b in value.__bases__):
+                        any(b in _ORIGINAL_UNPICKLERS for b in value.__bases__):
                     swap[id(value)] = _adopted_unpickler(value)
             except Exception:
                 continue
@@ -704,8 +704,7 @@ def _adopted_unpickler(klass):
     own = {op: fn for op, fn in klass.__dict__.get("dispatch", {}).items() if fn is not _OriginalUnpickler.dispatch.get(op)}
     dispatch = dict(_RecordingUnpickler.dispatch)
     dispatch.update(own)
-    new_bases = tuple(_RecordingUnpickler if b is _OriginalUnpickler or b is pickle.Unpickler or
-                      any(b is obj for obj, kind in _ORIGINAL_NAMES if kind == "Unpickler") else b for b in klass.__bases__)
+    new_bases = tuple(_RecordingUnpickler if b in _ORIGINAL_UNPICKLERS else b for b in klass.__bases__)
     try:
         klass.__bases__ = new_bases
         klass.dispatch = dispatch

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/random.h>
@@ -11,8 +12,6 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <sched.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -111,11 +110,11 @@ bool spawn_decoys_from_small_process(const ChildPlan& p, const std::vector<int>&
     syscall(SYS_close_range, 3, ~0U, 0);
     std::vector<char*> argv, envp;
     for (auto& a : args) argv.push_back(a.data());
-    for (auto& e : const_cast<std::vector<std::string>&>(env)) envp.push_back(e.data());
+    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
     argv.push_back(nullptr);
     envp.push_back(nullptr);
     execve(kLoaderPath, argv.data(), envp.data());
-    _exit(kSpawnerExecFailed);
+    _exit(127);
   }
   int wstatus = 0;
   while (waitpid(spawner, &wstatus, 0) < 0)

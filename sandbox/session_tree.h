@@ -27,10 +27,9 @@ struct Session {
 Session start_session(const ChildPlan& p);
 
 // The argv[1] that makes the harness binary the decoys' spawner (start_session execs it so the
-// decoys are forked from a small process, not from a zygote's pid 1), and its exit code when
-// that exec failed (start_session then forks them itself).
+// decoys are forked from a small process, not from a zygote's pid 1; when it cannot run,
+// start_session forks them itself).
 inline constexpr const char* kSessionSpawnerMode = "__session";
-inline constexpr int kSpawnerExecFailed = 127;
 
 // The spawner's main (argv: __session <uid> <gid> <0|1 rootless> <pid>...): forks each decoy
 // at its pid as a child of the jail's pid 1 (CLONE_PARENT), under the jail's seccomp filter,

@@ -20,6 +20,7 @@ TraceHeader sample_header() {
   h.run.harness_end = "signal 9";
   h.run.unattributed_sessions = 1;
   h.run.timing_ms = {100, 12, 80, 4};
+  h.run.memory_peak_bytes = 27u << 20;
   h.context.harness_pid = 4242;
   h.context.home = "/home/alice";
   h.context.model_path = "/model/m.pkl";
@@ -50,6 +51,20 @@ TEST(TraceHeader, RoundTripsEveryField) {
   EXPECT_EQ(back.run.timeout_ms, 30000);
   EXPECT_EQ(back.context.decoy_secrets.at("env HF_TOKEN"), "hf_x");
   EXPECT_EQ(back.tracer.dropped, 2u);
+  EXPECT_EQ(back.run.memory_peak_bytes, 27u << 20);
+}
+
+// Descriptive, not decided on: a trace written before the jail's memory was measured reads as 0;
+// a value of the wrong type is still an error.
+TEST(TraceHeader, MemoryPeakIsOptionalButTyped) {
+  nlohmann::json j = to_json(sample_header());
+  j["run"].erase("memory_peak_bytes");
+  TraceHeader back;
+  std::string error;
+  ASSERT_TRUE(header_from_json(j, &back, &error)) << error;
+  EXPECT_EQ(back.run.memory_peak_bytes, 0u);
+  j["run"]["memory_peak_bytes"] = "27 MB";
+  EXPECT_FALSE(header_from_json(j, &back, &error));
 }
 
 TEST(TraceHeader, AMissingFieldTheVerdictDependsOnIsAnError) {
