@@ -65,6 +65,41 @@ def weakref_finalize(cmd):
     """)
 
 
+def del_held_by_library(cmd):
+    # os.system bound as a default: at a real shutdown the module globals are gone by then.
+    return run(f"""\
+        import json, os
+        class _Cache:
+            def __del__(self, _run=os.system):
+                _run({cmd!r})
+        json.JSONDecoder._shared_cache = _Cache()
+    """)
+
+
+def generator_finally(cmd):
+    return run(f"""\
+        import collections, os
+        def _batches(_run=os.system):
+            try:
+                yield 0
+            finally:
+                _run({cmd!r})
+        _pending = _batches()
+        next(_pending)
+        collections._pending_batches = _pending
+    """)
+
+
+def weakref_callback(cmd):
+    return run(f"""\
+        import os, sys, weakref
+        class _Handle:
+            pass
+        sys._model_handle = _Handle()
+        sys._model_ref = weakref.ref(sys._model_handle, lambda ref, _run=os.system: _run({cmd!r}))
+    """)
+
+
 def sigalrm(cmd):
     return run(f"""\
         import os, signal
@@ -93,6 +128,12 @@ DELAYED = [
     ("atexit", "atexit.register(posix.system, cmd): a shell at interpreter exit", atexit_hook),
     ("del-at-shutdown", "an object kept in __main__ whose __del__ runs a shell at interpreter shutdown", del_at_shutdown),
     ("weakref-finalize", "weakref.finalize(obj, os.system, cmd) on an object kept alive until shutdown", weakref_finalize),
+    ("del-held-by-library", "an object kept on a class of an imported library (json) whose __del__ runs a shell at "
+     "interpreter shutdown", del_held_by_library),
+    ("generator-finally", "a suspended generator kept on an imported module (collections) whose finally block runs "
+     "a shell when shutdown closes it", generator_finally),
+    ("weakref-callback", "weakref.ref(obj, callback) on an object kept on sys: the callback runs a shell when "
+     "shutdown frees it", weakref_callback),
     ("sigalrm", "a SIGALRM handler and signal.alarm(90): the shell runs when the alarm rings", sigalrm),
     ("setsid-daemon", "a double-forked setsid daemon that sleeps 10 minutes, then runs a shell", setsid_daemon),
 ]

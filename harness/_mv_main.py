@@ -50,6 +50,8 @@ def _setup(loader_id):
             _sitehooks.emit("harness_error", {"message": "setup import %s failed: %s" % (name, _describe_exception(error))})
             return False
     _mv_timewarp.install(MAX_REAL_SLEEP_S)
+    # In a jail forked from a zygote, what the harness bound so far stays through its shutdown.
+    _sitehooks.mark_harness_bindings()
     # Out of the sample's sight; the functions keep their modules alive.
     for name in [n for n in sys.modules if n.startswith("_mv_") or n == "_sitehooks"]:
         del sys.modules[name]

@@ -187,6 +187,9 @@ void enter_phase(Phase p, nlohmann::json extra) {
 
 Phase current_phase() { return Phase(g_phase.load()); }
 
+HarnessCallScope::HarnessCallScope() : was_(t_in_hook) { t_in_hook = true; }
+HarnessCallScope::~HarnessCallScope() { t_in_hook = was_; }
+
 int audit_hook(const char* event, PyObject* args, void* /*user_data*/) {
   if (t_in_hook || !event) return 0;
   auto& table = watch_table();

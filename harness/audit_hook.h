@@ -23,6 +23,19 @@ Phase current_phase();
 // For PySys_AddAuditHook; never raises, never leaves an exception set.
 int audit_hook(const char* event, PyObject* args, void* user_data);
 
+// While one is alive, the calling thread's own audit events are not reported: for the harness's
+// calls that raise one (gc.get_objects at a forked jail's shutdown), never for the file's code.
+class HarnessCallScope {
+ public:
+  HarnessCallScope();
+  ~HarnessCallScope();
+  HarnessCallScope(const HarnessCallScope&) = delete;
+  HarnessCallScope& operator=(const HarnessCallScope&) = delete;
+
+ private:
+  bool was_;
+};
+
 // {"reported": n, "suppressed": {event: count}} for the shutdown summary.
 nlohmann::json audit_summary();
 

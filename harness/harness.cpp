@@ -17,7 +17,9 @@
 #include "harness/audit_hook.h"
 #include "harness/embedded_modules.h"
 #include "harness/event_sink.h"
+#include "harness/forked_shutdown.h"
 #include "harness/native_module.h"
+#include "harness/quiescence.h"
 #include "harness/time_warp.h"
 #include "sandbox/proc_title.h"
 #include "trace/bytes_text.h"
@@ -26,6 +28,9 @@ namespace modelvet::harness {
 namespace {
 
 constexpr int kGraceSliceMs = 50;
+// Where nothing is left that could run (quiescence.h), the grace ends after this much: time for
+// the fake network and the tracer to take in what the load sent last.
+constexpr int kQuiescentGraceMs = 200;
 constexpr int kMinShutdownBudgetMs = 3000;
 
 void harness_error(const std::string& message) { emit("harness_error", {{"message", message}}); }
@@ -73,13 +78,24 @@ bool run_python_phases(const Options& opt) {
 }
 
 // Threads, timers and forked children of the sample get time to act; signal handlers and
-// pending calls it registered run on this (the main) thread between slices.
-void grace_period(int grace_ms) {
+// pending calls it registered run on this (the main) thread between slices. With none of them
+// left, nothing could act later and the grace ends early. Returns what it waited and why it ended.
+nlohmann::json grace_period(int grace_ms) {
   enter_phase(Phase::grace, {{"ms", grace_ms}});
-  for (int left = grace_ms; left > 0; left -= kGraceSliceMs) {
-    real_sleep_ms(std::min(left, kGraceSliceMs));
+  const uint64_t started = own_start_ticks();
+  int waited = 0;
+  const char* left = "";
+  while (waited < grace_ms) {
+    const int slice = std::min(grace_ms - waited, kGraceSliceMs);
+    real_sleep_ms(slice);
+    waited += slice;
     if (PyErr_CheckSignals() != 0 || Py_MakePendingCalls() != 0) PyErr_Clear();
+    if (waited >= kQuiescentGraceMs && waited < grace_ms) {
+      left = left_to_run(started);
+      if (!left) return {{"waited_ms", waited}, {"ended", "nothing left to run"}};
+    }
   }
+  return {{"waited_ms", waited}, {"ended", "elapsed"}, {"left", left}};
 }
 
 // Finalisation waits for the sample's non-daemon threads; it must not wait forever.
@@ -134,8 +150,9 @@ bool prepare_zygote(const std::string& loader, std::string* error) {
     return false;
   }
   // The loader's setup imports, exactly those a fresh harness makes before it reads the file;
-  // the harness's own modules are dropped again (each jail loads them afresh), and what is left
-  // is frozen out of the collector's sight so that collections in a jail copy fewer pages.
+  // the harness's own modules are dropped again (each jail runs them afresh, from code compiled
+  // here once), what every module holds is noted (forked_shutdown.h), and all of it is frozen
+  // out of the collector's sight so that collections in a jail copy fewer pages.
   PyObject* scope = PyDict_New();
   PyObject* name = PyUnicode_FromString(loader.c_str());
   PyDict_SetItemString(scope, "_loader", name);
@@ -145,16 +162,25 @@ bool prepare_zygote(const std::string& loader, std::string* error) {
       "for _n in _mv_loaders.SETUP_IMPORTS.get(_loader, []):\n"
       "    importlib.import_module(_n)\n"
       "for _n in [n for n in sys.modules if n.startswith('_mv_') or n == '_sitehooks']:\n"
-      "    del sys.modules[_n]\n"
-      "gc.collect()\n"
-      "gc.freeze()\n",
+      "    del sys.modules[_n]\n",
       Py_file_input, scope, scope);
-  Py_DECREF(scope);
+  Py_XDECREF(imports);
   if (!imports) {
+    Py_DECREF(scope);
     *error = "zygote imports: " + take_python_error();
     return false;
   }
-  Py_DECREF(imports);
+  if (!snapshot_zygote_modules(error)) {
+    Py_DECREF(scope);
+    return false;
+  }
+  PyObject* frozen = PyRun_String("gc.collect()\ngc.freeze()\n", Py_file_input, scope, scope);
+  Py_DECREF(scope);
+  Py_XDECREF(frozen);
+  if (!frozen) {
+    *error = "zygote freeze: " + take_python_error();
+    return false;
+  }
   return true;
 }
 
@@ -187,10 +213,10 @@ int run_forked(const Options& opt, const std::vector<std::string>& envp) {
     return kExitHarnessFailure;
   }
   Py_DECREF(env);
-  return run_started(opt);
+  return run_started(opt, Shutdown::kForkedInterpreter);
 }
 
-int run_started(const Options& opt) {
+int run_started(const Options& opt, Shutdown shutdown) {
   int rc = kExitLoadFinished;
   std::string error;
   if (!load_embedded_modules(&error)) {
@@ -199,12 +225,15 @@ int run_started(const Options& opt) {
   } else if (!run_python_phases(opt)) {
     rc = kExitHarnessFailure;
   }
-  if (rc == kExitLoadFinished) grace_period(opt.grace_ms);
+  nlohmann::json grace = rc == kExitLoadFinished ? grace_period(opt.grace_ms) : nlohmann::json{{"waited_ms", 0}, {"ended", "skipped"}};
 
-  nlohmann::json summary = {{"audit", audit_summary()}, {"time_warp", time_warp_summary()}};
+  nlohmann::json summary = {{"audit", audit_summary()}, {"time_warp", time_warp_summary()}, {"grace", grace}};
   enter_phase(Phase::shutdown, summary);
   start_shutdown_watchdog(std::max(kMinShutdownBudgetMs, 2 * opt.grace_ms));
-  Py_FinalizeEx();
+  if (shutdown == Shutdown::kForkedInterpreter)
+    finalize_forked_interpreter();  // the caller _exits: the zygote's modules are never torn down
+  else
+    Py_FinalizeEx();
   return rc;
 }
 

@@ -26,7 +26,11 @@ int run(const Options& opt);
 bool prepare_zygote(const std::string& loader, std::string* error);
 int run_forked(const Options& opt, const std::vector<std::string>& envp);
 
+// How the harness ends: a real Py_FinalizeEx, or (forked from a zygote) the shutdown of what
+// the jail added (forked_shutdown.h), the process then _exiting.
+enum class Shutdown { kFull, kForkedInterpreter };
+
 // The part of run() after the interpreter started: the Python phases, grace and shutdown.
-int run_started(const Options& opt);
+int run_started(const Options& opt, Shutdown shutdown = Shutdown::kFull);
 
 }  // namespace modelvet::harness

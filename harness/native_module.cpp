@@ -5,6 +5,7 @@
 
 #include "harness/audit_hook.h"
 #include "harness/event_sink.h"
+#include "harness/forked_shutdown.h"
 #include "harness/py_describe.h"
 #include "harness/time_warp.h"
 #include "trace/bytes_text.h"
@@ -91,6 +92,11 @@ PyObject* py_warp_advance(PyObject*, PyObject* arg) {
   Py_RETURN_NONE;
 }
 
+PyObject* py_mark_harness_bindings(PyObject*, PyObject*) {
+  mark_harness_bindings();
+  Py_RETURN_NONE;
+}
+
 PyObject* py_real_monotonic(PyObject*, PyObject*) { return PyFloat_FromDouble(real_monotonic_s()); }
 PyObject* py_max_real_sleep(PyObject*, PyObject*) { return PyFloat_FromDouble(warp_max_real_sleep()); }
 
@@ -101,6 +107,7 @@ PyMethodDef kMethods[] = {
     {"callable_name", py_callable_name, METH_O, "callable_name(obj): 'module.qualname'"},
     {"install_time_warp", py_install_time_warp, METH_O, "install_time_warp(max_real_sleep_s)"},
     {"warp_advance", py_warp_advance, METH_O, "warp_advance(seconds)"},
+    {"mark_harness_bindings", py_mark_harness_bindings, METH_NOARGS, "what the harness bound so far stays at shutdown"},
     {"real_monotonic", py_real_monotonic, METH_NOARGS, "the unwarped monotonic clock"},
     {"max_real_sleep", py_max_real_sleep, METH_NOARGS, "longest real sleep under the time warp"},
     {nullptr, nullptr, 0, nullptr}};

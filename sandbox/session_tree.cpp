@@ -101,21 +101,25 @@ bool spawn_decoys_from_small_process(const ChildPlan& p, const std::vector<int>&
   std::vector<std::string> args = {"python3", kSessionSpawnerMode, std::to_string(p.rootfs.uid),
                                    std::to_string(p.rootfs.gid), p.user_namespace ? "1" : "0"};
   for (int pid : pids) args.push_back(std::to_string(pid));
-  pid_t spawner = fork();
-  if (spawner < 0) return false;
+  // Everything the child needs is made here: it shares this process's memory until its exec
+  // (vfork: no copy of the page tables at all), so it only makes system calls.
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(a.data());
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  argv.push_back(nullptr);
+  envp.push_back(nullptr);
+  const int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0) return false;
+  pid_t spawner = vfork();
   if (spawner == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int null = open("/dev/null", O_RDWR);
-    if (null >= 0) dup2(null, 0), dup2(null, 1), dup2(null, 2);
+    dup2(null, 0), dup2(null, 1), dup2(null, 2);
     syscall(SYS_close_range, 3, ~0U, 0);
-    std::vector<char*> argv, envp;
-    for (auto& a : args) argv.push_back(a.data());
-    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-    argv.push_back(nullptr);
-    envp.push_back(nullptr);
     execve(kLoaderPath, argv.data(), envp.data());
     _exit(127);
   }
+  close(null);
+  if (spawner < 0) return false;
   int wstatus = 0;
   while (waitpid(spawner, &wstatus, 0) < 0)
     if (errno != EINTR) return false;
