@@ -31,7 +31,6 @@ PyObject* compiled(const EmbeddedModule& m, const std::string& filename) {
 
 }  // namespace
 
-
 std::string take_python_error() {
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
@@ -52,7 +51,6 @@ std::string take_python_error() {
   Py_XDECREF(tb);
   return out;
 }
-
 
 bool load_embedded_modules(std::string* error) {
   for (const EmbeddedModule& m : kEmbeddedModules) {

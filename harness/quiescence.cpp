@@ -11,10 +11,12 @@
 #include <optional>
 #include <string>
 
+#include "sandbox/proc_stat.h"
+
 namespace modelvet::harness {
 namespace {
 
-// Raw reads: the libc calls the time warp interposes (open, read of /proc/uptime) stay out of it.
+// A raw openat: the libc open the time warp interposes (for /proc/uptime) stays out of it.
 std::optional<std::string> read_small(const char* path) {
   int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
   if (fd < 0) return std::nullopt;
@@ -25,30 +27,6 @@ std::optional<std::string> read_small(const char* path) {
   close(fd);
   if (n < 0) return std::nullopt;
   return out;
-}
-
-struct ProcStat {
-  char state = '?';
-  uint64_t start_ticks = 0;
-};
-
-// /proc/<pid>/stat: the comm field may hold any byte, ')' included; the fields after the last ')'.
-std::optional<ProcStat> stat_of(const std::string& path) {
-  auto text = read_small(path.c_str());
-  if (!text) return std::nullopt;
-  size_t close_paren = text->rfind(')');
-  if (close_paren == std::string::npos || close_paren + 2 >= text->size()) return std::nullopt;
-  ProcStat st;
-  st.state = (*text)[close_paren + 2];
-  // After ") ": state is field 3; starttime is field 22, 19 fields further on.
-  const char* p = text->c_str() + close_paren + 2;
-  for (int field = 3; field < 22 && *p; ++field) {
-    p = std::strchr(p, ' ');
-    if (!p) return std::nullopt;
-    ++p;
-  }
-  st.start_ticks = std::strtoull(p, nullptr, 10);
-  return st;
 }
 
 bool single_threaded() {
@@ -71,7 +49,7 @@ bool later_process_alive(uint64_t harness_start) {
     char* end = nullptr;
     long pid = std::strtol(e->d_name, &end, 10);
     if (pid <= 0 || *end != '\0' || pid == self) continue;
-    auto st = stat_of(std::string("/proc/") + e->d_name + "/stat");
+    auto st = sandbox::read_proc_stat(std::string("/proc/") + e->d_name + "/stat");
     if (!st) continue;  // gone between readdir and read
     if (st->start_ticks >= harness_start && st->state != 'Z' && st->state != 'X') {
       found = true;
@@ -106,7 +84,7 @@ bool signal_pending() {
 }  // namespace
 
 uint64_t own_start_ticks() {
-  auto st = stat_of("/proc/self/stat");
+  auto st = sandbox::read_proc_stat("/proc/self/stat");
   return st ? st->start_ticks : 0;
 }
 

@@ -1,6 +1,5 @@
 // The bridge process: puts the jail in its namespaces, forks its pid 1, hands the fake network out.
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -9,10 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 
 #include <fmt/core.h>
 

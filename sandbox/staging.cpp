@@ -9,17 +9,16 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <sstream>
 #include <unistd.h>
 
 #include <fmt/core.h>
 
 #include "sandbox/cgroup.h"
 #include "sandbox/etc_files.h"
+#include "sandbox/proc_stat.h"
 #include "sandbox/workstation.h"
 
 namespace modelvet::sandbox {
@@ -58,21 +57,8 @@ void copy_model(const std::string& model_path, const fs::path& stage) {
 }
 
 unsigned long long starttime_of(pid_t pid) {
-  // Plain syscalls: a process that exits while it is read gives "", never an exception.
-  std::string stat;
-  if (FILE* in = std::fopen(fmt::format("/proc/{}/stat", pid).c_str(), "re")) {
-    char buf[1024];
-    stat.assign(buf, std::fread(buf, 1, sizeof buf, in));
-    std::fclose(in);
-  }
-  // comm may hold spaces and parentheses: fields are counted after the last ')'.
-  size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(stat.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i)
-    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
-  return 0;
+  auto st = read_proc_stat(fmt::format("/proc/{}/stat", pid));  // a process that exits meanwhile: 0
+  return st ? st->start_ticks : 0;
 }
 
 }  // namespace
