@@ -55,22 +55,37 @@ int64_t kernel_clock_ns(clockid_t clock) {
   return int64_t(ts.tv_sec) * 1000000000ll + ts.tv_nsec;
 }
 
-void log_skip(int64_t skip) {
+// Returns the real time the entry was logged at.
+int64_t log_skip(int64_t skip) {
+  int64_t logged = kernel_clock_ns(CLOCK_REALTIME);
   int expected = 0;  // a try-lock: advance_to may run in a signal handler; losing an entry is fine
-  if (!g_clock->log_lock.compare_exchange_strong(expected, 1, std::memory_order_acquire)) return;
+  if (!g_clock->log_lock.compare_exchange_strong(expected, 1, std::memory_order_acquire)) return logged;
   uint32_t n = g_clock->log_count.load(std::memory_order_relaxed);
   if (n < kLogEntries) {
-    g_clock->log[n] = {kernel_clock_ns(CLOCK_REALTIME), std::max(skip, g_clock->skip.load())};
+    g_clock->log[n] = {logged, std::max(skip, g_clock->skip.load())};
     g_clock->log_count.store(n + 1, std::memory_order_release);
   }
   g_clock->log_lock.store(0, std::memory_order_release);
+  return logged;
+}
+
+// The kernel stamps files from its coarse clock, up to a tick (4 ms at HZ=250) behind the fine
+// one: a file written right after the skip grew could carry a time before the log entry and read
+// back without the skip. Waiting until the coarse clock has passed the entry puts every later
+// stamp after it. Bounded: the coarse clock moves every tick.
+void wait_for_coarse_clock(int64_t real_ns) {
+  for (int i = 0; i < 64; ++i) {
+    int64_t behind = real_ns - kernel_clock_ns(CLOCK_REALTIME_COARSE);
+    if (behind < 0) return;
+    warp::real_sleep_ns(std::min<int64_t>(behind + 100000, 20000000));
+  }
 }
 
 void grow_skip(int64_t wanted) {
   int64_t current = g_clock->skip.load();
   while (wanted > current && !g_clock->skip.compare_exchange_weak(current, wanted)) {
   }
-  if (wanted > current) log_skip(wanted);
+  if (wanted > current) wait_for_coarse_clock(log_skip(wanted));
 }
 
 }  // namespace

@@ -65,6 +65,24 @@ with open(path("eval.pkl"), "wb") as f:      # code from a string, harmless: eva
 with open(path("timer.pkl"), "wb") as f:
     f.write(b"cbuiltins\ngetattr\n(cthreading\nTimer\n(I60\ncbuiltins\ncompile\n(V1\nV<timer>\nVeval\nttRVstart\ntR)R.")
 
+# 200 sleeps, each followed by a file: every mtime must read back on the warped clock (the kernel
+# stamps from its coarse clock, a tick behind). Harmless: files in this fixture's directory.
+stamps_code = f"""
+import os, time
+agree = 0
+for i in range(200):
+    time.sleep(1)
+    p = os.path.join({out!r}, 'stamp%d' % i)
+    open(p, 'w').write('x')
+    agree += abs(os.stat(p).st_mtime - time.time()) < 0.35
+    os.unlink(p)
+compile('1', '<mtimes %d/200>' % agree, 'eval')
+"""
+class Stamps:
+    def __reduce__(self): return (exec, (stamps_code,))
+with open(path("stamps.pkl"), "wb") as f:
+    pickle.dump(Stamps(), f)
+
 import collections, json, pickletools
 framed = pickle.dumps([collections.OrderedDict(a=1), collections.Counter("ab")], protocol=4)
 with open(path("framed.pkl"), "wb") as f:
@@ -347,6 +365,17 @@ TEST_F(HarnessLoaders, SleepsAreAcceleratedAndSaidSo) {
     if (p["name"] == "shutdown") shutdown = p;
   EXPECT_EQ(shutdown["time_warp"]["sleeps_accelerated"], 1);
   EXPECT_GE(shutdown["time_warp"]["skipped_ms"].get<int>(), 29000);
+}
+
+TEST_F(HarnessLoaders, FileTimestampsWrittenRightAfterASkipReadBackOnTheWarpedClock) {
+  HarnessRun r = harness("stamps.pkl", "pickle");
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.load()["status"], "ok") << r.load().dump();
+  std::string agreed;
+  for (const auto& a : r.of_kind("audit"))
+    if (a["event"] == "compile" && a["args"].get<std::string>().find("<mtimes ") != std::string::npos)
+      agreed = a["args"].get<std::string>();
+  EXPECT_NE(agreed.find("<mtimes 200/200>"), std::string::npos) << agreed;
 }
 
 TEST_F(HarnessLoaders, TimersFireEarlyUnderTheTimeWarp) {
