@@ -65,11 +65,10 @@ void hand_out_fake_net(int handoff_fd) {
   if (!staging_owner(p.rootfs.staging, &supervisor, &supervisor_start)) supervisor = getppid();
   // The supervisor (or the zygote it asked) died before PR_SET_PDEATHSIG took.
   if (getppid() != (p.zygote ? p.zygote : supervisor)) _exit(127);
-  for (int fd : p.supervisor_ends) close(fd);
   int lifeline[2];
   if (pipe2(lifeline, O_CLOEXEC) != 0) child_fail(p.status_w, fmt::format("pipe: {}", strerror(errno)));
   const ReaperArgs reaper{p.rootfs.staging, p.user_namespace, supervisor, supervisor_start, getpid()};
-  if (start_reaper(reaper, lifeline[0], /*exec_self=*/p.zygote != 0) < 0)
+  if (start_reaper(reaper, lifeline[0]) < 0)
     child_fail(p.status_w, fmt::format("start reaper: {}", strerror(errno)));
   close(lifeline[0]);
   enter_namespaces(p);

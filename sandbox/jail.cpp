@@ -23,6 +23,7 @@
 
 #include "sandbox/cgroup.h"
 #include "sandbox/channels.h"
+#include "sandbox/exec_bridge.h"
 #include "sandbox/fd_passing.h"
 #include "sandbox/jail_child.h"
 #include "sandbox/ns_check.h"
@@ -83,7 +84,7 @@ class Jail {
   // Host side, before any fork: a failure leaves nothing but what the destructors release.
   bool stage();
   bool prepare_host();
-  bool fork_bridge();
+  bool start_bridge();
   // The jail exists from here: on a failure, abort_setup() kills it before anything runs in it.
   bool await_ready();
   bool verify_isolation();
@@ -151,15 +152,14 @@ bool Jail::prepare_host() {
   return true;
 }
 
-// 3. Fork the bridge, which unshares and forks the jail's pid 1.
-bool Jail::fork_bridge() {
+// 3. Start the bridge (exec'd, or forked by a zygote), which unshares and forks the jail's pid 1.
+bool Jail::start_bridge() {
   int exe_fd = open(cfg_.exe_path.c_str(), O_PATH | O_CLOEXEC);
   if (exe_fd < 0) return fail(fmt::format("open {}: {}", cfg_.exe_path, strerror(errno)));
   ChildPlan plan{RootfsPlan{staging_.dir(), model_name_, uid_, uid_, cfg_.limits},
                  &seccomp_, {}, harness_env(out_.decoys),
                  exe_fd, events_.w, output_.w, status_.w, go_.r, handoff_.w,
-                 {status_.r, go_.w, events_.r, output_.r, handoff_.r},
-                 rootless_, geteuid(), getegid(), &cgroup_, &v1_};
+                 rootless_, geteuid(), getegid(), &cgroup_, &v1_, /*zygote=*/0, /*exit_w=*/-1, {}};
   plan.argv.push_back("modelvet");
   for (const auto& a : cfg_.harness_args)
     plan.argv.push_back(a == "{model}" ? jail_model_dir() + "/" + model_name_ : a);
@@ -171,13 +171,10 @@ bool Jail::fork_bridge() {
     out_.launch = bridge_ > 0 ? "zygote " + cfg_.zygote->name() : "exec (" + why + ")";
     plan.exit_w = -1;
   }
-  if (bridge_is_child_) bridge_ = fork();
-  if (bridge_ < 0) {
-    close(exe_fd);
-    return fail(fmt::format("fork: {}", strerror(errno)));
-  }
-  if (bridge_ == 0) jail_bridge(plan);
+  std::string spawn_error;
+  if (bridge_is_child_) bridge_ = spawn_exec_bridge(plan, &spawn_error);
   close(exe_fd);
+  if (bridge_ < 0) return fail(spawn_error);
   status_.close_w(), go_.close_r(), events_.close_w(), output_.close_w(), handoff_.close_w(), exit_.close_w();
   bridge_pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, bridge_, 0));
   out_.handle.user_namespace = rootless_;
@@ -408,7 +405,7 @@ std::string isolation_label() { return rootless_jails() ? "userns+namespaces+sec
 JailOutcome run_jail(const JailConfig& cfg, const AttachFn& attach) {
   JailOutcome out;
   Jail jail(cfg, out);
-  if (!jail.stage() || !jail.prepare_host() || !jail.fork_bridge()) return out;
+  if (!jail.stage() || !jail.prepare_host() || !jail.start_bridge()) return out;
   if (!jail.await_ready() || !jail.verify_isolation() || !jail.serve_fake_network() ||
       !jail.attach_observers(attach) || !jail.release_harness()) {
     jail.abort_setup();

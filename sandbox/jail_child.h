@@ -20,7 +20,6 @@ struct ChildPlan {
   std::vector<std::string> argv, envp;
   int exe_fd, event_w, output_w, status_w, go_r;
   int handoff_w;               // unix socket: the fake network's sockets go out through it
-  std::vector<int> supervisor_ends;  // closed first thing in the bridge: only the supervisor reads them
   bool user_namespace;         // rootless
   uid_t host_uid;              // what the jail user maps to, rootless
   gid_t host_gid;
@@ -42,9 +41,9 @@ struct ChildPlan {
   _exit(127);
 }
 
-// The bridge, forked by the supervisor: joins the cgroups (root) or creates a user namespace
-// (rootless), unshares, forks the jail's pid 1, reports "pid <host pid>", hands the fake
-// network's sockets out, and mirrors the init's exit status (exit code, or 128+signal).
+// The bridge, exec'd by the supervisor (sandbox/exec_bridge.h) or forked by a zygote: joins
+// the cgroups (root) or creates a user namespace (rootless), unshares, forks the jail's pid 1,
+// reports "pid <host pid>", hands the fake network's sockets out, and mirrors the init's exit status (exit code, or 128+signal).
 [[noreturn]] void jail_bridge(const ChildPlan& p);
 
 // The jail's pid 1: builds the view, drops everything, reports "ready", waits for "go",

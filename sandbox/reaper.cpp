@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "process/helper_mode.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/staging.h"
 
@@ -89,39 +90,27 @@ void wait_pidfd(int pidfd, int ms) {
 
 }  // namespace
 
-pid_t start_reaper(const ReaperArgs& a, int lifeline_r, bool exec_self) {
-  // Made before the fork: a vfork child shares this memory until its exec and only makes syscalls.
-  std::vector<std::string> args = {"modelvet-reaper", kReaperMode, a.staging, a.user_namespace ? "1" : "0",
-                                   std::to_string(a.supervisor), std::to_string(a.supervisor_start),
-                                   std::to_string(a.bridge)};
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  char* envp[] = {nullptr};
-  // Lifted above 0-3 first, so the dup2s below never overwrite one of them.
-  const int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-  const int lifeline = fcntl(lifeline_r, F_DUPFD_CLOEXEC, 10);
-  pid_t reaper = null >= 0 && lifeline >= 0 ? (exec_self ? vfork() : fork()) : -1;
-  if (reaper == 0) {
-    // Nothing of the supervisor's or the jail's descriptors stays open here (the status pipe's
-    // EOF is how the supervisor learns the harness exec'd): fds 0-2 are /dev/null, 3 the lifeline.
-    dup2(null, 0), dup2(null, 1), dup2(null, 2), dup2(lifeline, kLifelineFd);
-    syscall(SYS_close_range, kLifelineFd + 1, ~0U, 0);
-    if (!exec_self) reaper_loop(a);
-    execve("/proc/self/exe", argv.data(), envp);
-    _exit(127);
-  }
-  for (int fd : {null, lifeline})
-    if (fd >= 0) close(fd);
-  // vfork returns once the child exec'd or exited: an exit here is an exec that failed.
-  if (reaper > 0 && exec_self && waitpid(reaper, nullptr, WNOHANG) == reaper) return -1;
-  return reaper;
+pid_t start_reaper(const ReaperArgs& a, int lifeline_r) {
+  // Nothing of the supervisor's or the jail's descriptors stays open in it (the status pipe's EOF
+  // is how the supervisor learns the harness exec'd), nor the supervisor's output.
+  process::HelperSpawn spawn{"modelvet-reaper", kReaperMode,
+                             {a.staging, a.user_namespace ? "1" : "0", std::to_string(a.supervisor),
+                              std::to_string(a.supervisor_start), std::to_string(a.bridge)},
+                             {lifeline_r}, /*null_stdio=*/true};
+  std::string ignored;
+  return process::spawn_helper(spawn, &ignored);
 }
 
-[[noreturn]] void run_reaper(int argc, char** argv) {
-  if (argc != 7) _exit(2);
+namespace {
+
+int run_reaper(int argc, char** argv) {
+  if (argc != 7) return 2;
   reaper_loop(ReaperArgs{argv[2], std::string(argv[3]) == "1", pid_t(std::atoi(argv[4])),
                          std::strtoull(argv[5], nullptr, 10), pid_t(std::atoi(argv[6]))});
 }
+
+const process::HelperMode kReaper{kReaperMode, run_reaper};
+
+}  // namespace
 
 }  // namespace modelvet::sandbox

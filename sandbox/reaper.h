@@ -1,14 +1,14 @@
 #pragma once
 // The jail's reaper: a small process beside the supervisor, on the host, that removes the jail
-// when the supervisor dies (SIGKILL, the OOM killer). The bridge starts it by exec (vfork: no
-// copy of a zygote's page tables), before the bridge joins the jail's cgroup or namespaces.
+// when the supervisor dies (SIGKILL, the OOM killer). The bridge starts it before it joins the
+// jail's cgroup or namespaces.
 #include <sys/types.h>
 
 #include <string>
 
 namespace modelvet::sandbox {
 
-// The argv[1] that makes the binary the reaper (verifier/main.cpp dispatches it first).
+// The argv[1] that makes the binary the reaper.
 inline constexpr const char* kReaperMode = "__reaper";
 
 // Whose jail it is: the staging dir (named after its supervisor), the supervisor by pid and start
@@ -21,19 +21,15 @@ struct ReaperArgs {
   pid_t bridge = 0;
 };
 
-// In the bridge: starts the reaper, its end of `lifeline_r` on the reaper's fd 3 (EOF once the
-// bridge is gone; first the jail's init pid, as "pid N\n"). `exec_self` (a bridge forked from a
-// zygote, whose binary is modelvet): vfork and exec of this binary as `__reaper`, so the zygote's
-// page tables (an imported torch's) are neither copied nor torn down for it; otherwise a fork
-// (the bridge of an exec'd jail is a fork of a small supervisor, or of a test binary). Returns
-// its pid or -1.
-pid_t start_reaper(const ReaperArgs& args, int lifeline_r, bool exec_self);
+// In the bridge: starts the reaper (a fresh exec of this binary, process/helper_mode.h: no copy
+// of a zygote's page tables), its end of `lifeline_r` on the reaper's fd 3 (EOF once the bridge is
+// gone; first the jail's init pid, as "pid N\n"). Returns its pid or -1.
+pid_t start_reaper(const ReaperArgs& args, int lifeline_r);
 
-// The reaper's main (argv: __reaper <staging> <0|1 rootless> <supervisor pid> <start ticks>
-// <bridge pid>):
+// The reaper (a helper mode, process/helper_mode.h; argv: __reaper <staging> <0|1 rootless>
+// <supervisor pid> <start ticks> <bridge pid>):
 // waits for the supervisor's death or the bridge's end. On the supervisor's death it kills the
 // bridge and init, removes the cgroups (as root) and the staging dir; after the bridge's end it
 // waits (up to 2 minutes) for the supervisor to remove the staging dir, and exits.
-[[noreturn]] void run_reaper(int argc, char** argv);
 
 }  // namespace modelvet::sandbox

@@ -21,6 +21,7 @@
 
 #include <fmt/core.h>
 
+#include "process/helper_mode.h"
 #include "sandbox/caps.h"
 #include "sandbox/decoys.h"
 #include "sandbox/proc_title.h"
@@ -165,6 +166,8 @@ Session start_session(const ChildPlan& p) {
   return s;
 }
 
+namespace {
+
 int run_session_spawner(int argc, char** argv) {
   // argv: __session <uid> <gid> <user_namespace 0|1> <pid>... (see spawn_decoys_from_small_process)
   if (argc < 5) return 2;
@@ -181,6 +184,10 @@ int run_session_spawner(int argc, char** argv) {
   fork_decoys(who, pids, env, CLONE_PARENT);
   return 0;
 }
+
+const process::HelperMode kSpawner{kSessionSpawnerMode, run_session_spawner};
+
+}  // namespace
 
 [[noreturn]] void run_loader_shell(const std::vector<std::string>& env, const std::vector<int>& close_fds,
                                    void (*start)(const void*), const void* arg, int status_fd, int cgroup_procs) {

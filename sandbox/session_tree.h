@@ -31,10 +31,9 @@ Session start_session(const ChildPlan& p);
 // start_session forks them itself).
 inline constexpr const char* kSessionSpawnerMode = "__session";
 
-// The spawner's main (argv: __session <uid> <gid> <0|1 rootless> <pid>...): forks each decoy
-// at its pid as a child of the jail's pid 1 (CLONE_PARENT), under the jail's seccomp filter,
-// and returns 0; the decoys live on after it exits.
-int run_session_spawner(int argc, char** argv);
+// The spawner (a helper mode, process/helper_mode.h; argv: __session <uid> <gid> <0|1 rootless>
+// <pid>...): forks each decoy at its pid as a child of the jail's pid 1 (CLONE_PARENT), under the
+// jail's seccomp filter, and exits 0; the decoys live on after it.
 
 // The loader's parent shell, forked by pid 1 after "go": titles itself `bash`, moves into its
 // terminal's cgroup (`cgroup_procs`, from enter_session_cgroups; -1: stays), forks `start`

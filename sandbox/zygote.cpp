@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,106 +18,22 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include <fmt/core.h>
-#include <nlohmann/json.hpp>
 
 #include "sandbox/fd_passing.h"
 #include "sandbox/limits.h"
+#include "sandbox/plan_codec.h"
 #include "sandbox/workstation.h"
 
 namespace modelvet::sandbox {
 namespace {
 
 constexpr int kControlFd = 3;
-constexpr size_t kMaxPlanBytes = 1u << 20;
 constexpr int kHelloTimeoutMs = 120000;  // importing torch on a loaded 2-core machine
 constexpr int kReplyTimeoutMs = 20000;
-
-// The plan's descriptors, in the order they travel.
-enum PlanFd { kEventW, kOutputW, kStatusW, kGoR, kHandoffW, kExitW, kExeFd, kPlanFds };
-
-nlohmann::json limits_json(const Limits& l) {
-  return {{"address_space", l.address_space}, {"memory", l.memory},       {"cpu_seconds", l.cpu_seconds},
-          {"processes", l.processes},         {"open_files", l.open_files}, {"file_size", l.file_size},
-          {"scratch_bytes", l.scratch_bytes}, {"home_bytes", l.home_bytes}};
-}
-
-Limits limits_from(const nlohmann::json& j) {
-  Limits l;
-  l.address_space = j.at("address_space"), l.memory = j.at("memory"), l.cpu_seconds = j.at("cpu_seconds");
-  l.processes = j.at("processes"), l.open_files = j.at("open_files"), l.file_size = j.at("file_size");
-  l.scratch_bytes = j.at("scratch_bytes"), l.home_bytes = j.at("home_bytes");
-  return l;
-}
-
-// A file name (and so argv) may hold any byte: those strings travel as hex, exactly.
-std::string hex(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) out += fmt::format("{:02x}", c);
-  return out;
-}
-
-nlohmann::json hex_all(const std::vector<std::string>& v) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& s : v) out.push_back(hex(s));
-  return out;
-}
-
-std::string encode_plan(const ChildPlan& p) {
-  nlohmann::json filter = nlohmann::json::array();
-  for (const sock_filter& f : p.seccomp->filter()) filter.push_back({f.code, f.jt, f.jf, f.k});
-  nlohmann::json j = {
-      {"rootfs", {{"staging", p.rootfs.staging}, {"model_name", hex(p.rootfs.model_name)}, {"uid", p.rootfs.uid},
-                  {"gid", p.rootfs.gid}, {"limits", limits_json(p.rootfs.limits)}}},
-      {"seccomp", filter},
-      {"argv", hex_all(p.argv)},
-      {"envp", hex_all(p.envp)},
-      {"user_namespace", p.user_namespace},
-      {"host_uid", p.host_uid},
-      {"host_gid", p.host_gid},
-      {"cgroup", p.user_namespace ? "" : p.cgroup->path()},
-      {"v1_pids", p.user_namespace ? "" : p.v1->pids_dir()},
-      {"v1_memory", p.user_namespace ? "" : p.v1->memory_dir()},
-  };
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-std::string unhex(const std::string& h) {
-  std::string out;
-  for (size_t i = 0; i + 1 < h.size(); i += 2) out.push_back(char(std::stoi(h.substr(i, 2), nullptr, 16)));
-  return out;
-}
-
-std::vector<std::string> unhex_all(const nlohmann::json& v) {
-  std::vector<std::string> out;
-  for (const auto& s : v) out.push_back(unhex(s.get<std::string>()));
-  return out;
-}
-
-// The child's copy of the plan: it lives until the bridge _exits (never destroyed: the v1
-// handle would remove the cgroup dirs).
-ChildPlan* decode_plan(const std::string& text, const std::vector<int>& fds, const InProcessHarness& harness) {
-  nlohmann::json j = nlohmann::json::parse(text);
-  auto* plan = new ChildPlan{};
-  const auto& r = j.at("rootfs");
-  plan->rootfs = RootfsPlan{r.at("staging"), unhex(r.at("model_name")), r.at("uid"), r.at("gid"), limits_from(r.at("limits"))};
-  std::vector<sock_filter> filter;
-  for (const auto& f : j.at("seccomp")) filter.push_back(sock_filter{f[0], f[1], f[2], f[3]});
-  plan->seccomp = new SeccompProgram(SeccompProgram::from_filter(std::move(filter)));
-  plan->argv = unhex_all(j.at("argv"));
-  plan->envp = unhex_all(j.at("envp"));
-  plan->exe_fd = fds[kExeFd], plan->event_w = fds[kEventW], plan->output_w = fds[kOutputW];
-  plan->status_w = fds[kStatusW], plan->go_r = fds[kGoR], plan->handoff_w = fds[kHandoffW];
-  plan->exit_w = fds[kExitW];
-  plan->user_namespace = j.at("user_namespace");
-  plan->host_uid = j.at("host_uid"), plan->host_gid = j.at("host_gid");
-  plan->cgroup = new JailCgroup(JailCgroup::for_joining(j.at("cgroup")));
-  plan->v1 = new V1Limits(V1Limits::for_joining(j.at("v1_pids"), j.at("v1_memory")));
-  plan->zygote = getppid();
-  plan->in_process_harness = harness;
-  return plan;
-}
 
 int pidfd_open(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -142,31 +59,54 @@ void become_zygote_child(int control, pid_t supervisor) {
 // namespace names it: the host's build path would tell a payload what runs it. In a private
 // mount namespace of its own the zygote's binary is bind-mounted at the path an exec'd harness
 // has (kLoaderPath), on a tmpfs over the deepest existing ancestor (so nothing on the host is
-// created), and exec'd from there. Returns the path to exec: that one, or `binary` itself where
-// the namespace cannot be made (rootless), the tell then left as it was.
-std::string exec_path_as_in_jail(const std::string& binary) {
+// created), and exec'd from there. Everything is computed here, before the fork: the child of
+// a threaded supervisor only makes system calls (mount_loader_path).
+struct LoaderMount {
+  std::string binary;    // what to exec where the namespace cannot be made (rootless): the tell stays
+  std::string resolved;  // the binary by its resolved name, opened after the unshare (a bind's
+                         // source must be a mount of the caller's own namespace)
+  std::string over;      // the tmpfs's mount point; empty: no mount (it would be over /)
+  std::vector<std::string> dirs;  // created on the tmpfs, outermost first
+  char source[32] = {};  // /proc/self/fd/<held>, filled in the child
+};
+
+LoaderMount plan_loader_mount(const std::string& binary) {
   namespace fs = std::filesystem;
+  LoaderMount m{binary, {}, {}, {}};
   std::error_code ec;
   fs::path target(kLoaderPath), over = target.parent_path();
   while (over != over.root_path() && !fs::is_directory(over, ec)) over = over.parent_path();
-  if (over == over.root_path()) return binary;  // a tmpfs over / would hide everything
-  if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return binary;
-  // Held before the tmpfs goes up (the binary may lie under `over`), and opened after the
-  // unshare by its resolved name: a bind's source must be a mount of the caller's own
-  // namespace, and /proc/self/exe would hand back the old namespace's.
-  std::string resolved = fs::canonical(binary, ec).string();
-  int held = ec ? -1 : open(resolved.c_str(), O_PATH | O_CLOEXEC);
-  if (held < 0) return binary;
-  std::string exec_path = binary;
-  if (mount("tmpfs", over.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755") == 0) {
-    fs::create_directories(target.parent_path(), ec);
-    int stub = open(target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+  m.resolved = fs::canonical(binary, ec).string();
+  if (over == over.root_path() || ec) return m;
+  m.over = over.string();
+  for (fs::path d = target.parent_path(); d != over; d = d.parent_path()) m.dirs.insert(m.dirs.begin(), d.string());
+  return m;
+}
+
+// In the forked child: system calls only. Returns the path to exec.
+const char* mount_loader_path(LoaderMount& m) {
+  if (m.over.empty()) return m.binary.c_str();
+  if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return m.binary.c_str();
+  // Held before the tmpfs goes up (the binary may lie under `over`).
+  int held = open(m.resolved.c_str(), O_PATH | O_CLOEXEC);
+  if (held < 0) return m.binary.c_str();
+  const char* exec_path = m.binary.c_str();
+  if (mount("tmpfs", m.over.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755") == 0) {
+    for (const auto& d : m.dirs) mkdir(d.c_str(), 0755);
+    int stub = open(kLoaderPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
     if (stub >= 0) close(stub);
-    std::string source = fmt::format("/proc/self/fd/{}", held);
-    if (stub >= 0 && mount(source.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) == 0)
-      exec_path = target.string();
+    // "/proc/self/fd/" and the descriptor's digits, without a formatter.
+    char digits[12];
+    int n = 0;
+    for (int v = held; n == 0 || v > 0; v /= 10) digits[n++] = char('0' + v % 10);
+    char* out = m.source;
+    for (const char* p = "/proc/self/fd/"; *p; ++p) *out++ = *p;
+    while (n > 0) *out++ = digits[--n];
+    *out = '\0';
+    if (stub >= 0 && mount(m.source, kLoaderPath, nullptr, MS_BIND, nullptr) == 0)
+      exec_path = kLoaderPath;
     else
-      umount2(over.c_str(), MNT_DETACH);  // back to the host's view, so `binary` is reachable
+      umount2(m.over.c_str(), MNT_DETACH);  // back to the host's view, so `binary` is reachable
   }
   close(held);
   return exec_path;
@@ -211,6 +151,7 @@ std::unique_ptr<Zygote> Zygote::exec(const std::string& name, const std::vector<
   std::vector<char*> envp;
   for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  LoaderMount loader = plan_loader_mount(argv.at(0));
   pid_t supervisor = getpid();
   pid_t pid = fork();
   if (pid < 0) {
@@ -220,8 +161,7 @@ std::unique_ptr<Zygote> Zygote::exec(const std::string& name, const std::vector<
   }
   if (pid == 0) {
     become_zygote_child(sv[1], supervisor);
-    std::string exe = exec_path_as_in_jail(argv.at(0));
-    execve(exe.c_str(), args.data(), envp.data());
+    execve(mount_loader_path(loader), args.data(), envp.data());
     _exit(127);
   }
   close(sv[1]);
@@ -243,12 +183,10 @@ pid_t Zygote::spawn_bridge(const ChildPlan& plan, std::string* error) {
     *error = fmt::format("zygote {} is being replaced", name_);
     return -1;
   }
-  std::vector<int> fds(kPlanFds);
-  fds[kEventW] = plan.event_w, fds[kOutputW] = plan.output_w, fds[kStatusW] = plan.status_w;
-  fds[kGoR] = plan.go_r, fds[kHandoffW] = plan.handoff_w, fds[kExitW] = plan.exit_w, fds[kExeFd] = plan.exe_fd;
+  EncodedPlan message = encode_plan(plan);
   std::vector<int> none;
   std::string reply;
-  if (!send_fds(control_, fds, encode_plan(plan)) || !receive_fds(control_, 0, kReplyTimeoutMs, &none, &reply)) {
+  if (!send_fds(control_, message.fds, message.text) || !receive_fds(control_, 0, kReplyTimeoutMs, &none, &reply)) {
     broken_ = true;
     *error = fmt::format("zygote {} did not answer", name_);
     return -1;
@@ -279,7 +217,7 @@ pid_t Zygote::spawn_bridge(const ChildPlan& plan, std::string* error) {
       if (f.revents & (POLLHUP | POLLERR)) _exit(0);  // the supervisor is done with us
       continue;
     }
-    if (fds.size() != kPlanFds) {
+    if (fds.size() < kExitW) {
       for (int fd : fds) close(fd);
       send_fds(control_fd, {}, "error: malformed request");
       continue;
@@ -289,7 +227,9 @@ pid_t Zygote::spawn_bridge(const ChildPlan& plan, std::string* error) {
       close(control_fd);
       ChildPlan* plan = nullptr;
       try {
-        plan = decode_plan(text, fds, harness);
+        plan = decode_plan(text, fds);
+        plan->zygote = getppid();
+        plan->in_process_harness = harness;
       } catch (const std::exception& e) {
         child_fail(fds[kStatusW], std::string("zygote plan: ") + e.what());
       }

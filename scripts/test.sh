@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up, builds, and runs every test: unit tests of each module, the containment probes,
 # and the end-to-end detonation of the regression corpus through the real jail and tracer;
-# then the modules' unit tests in an ASan+UBSan build (scripts/sanitize.sh --unit) and a short
-# libFuzzer smoke of every fuzz target, with every past finding replayed (scripts/fuzz.sh --smoke).
+# then the whole suite again in an ASan+UBSan build (scripts/sanitize.sh) and a short libFuzzer
+# smoke of every fuzz target, with every past finding replayed (scripts/fuzz.sh --smoke).
 #   scripts/test.sh [ctest args...]    the args go to both ctest runs (e.g. -R Containment)
 #   SANITIZE=0  skip the sanitizer run      FUZZ=0  skip the fuzz smoke     (CI runs both)
 set -euo pipefail
@@ -18,7 +18,7 @@ start=$(date +%s)
 (cd build && ctest --output-on-failure --timeout 1200 "$@")
 echo "test.sh: suite took $(($(date +%s) - start)) s"
 if [ "${SANITIZE:-1}" != 0 ]; then
-  ./scripts/sanitize.sh --unit "$@"
+  ./scripts/sanitize.sh "$@"
 fi
 if [ "${FUZZ:-1}" != 0 ]; then
   start=$(date +%s)

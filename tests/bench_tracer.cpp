@@ -23,6 +23,7 @@
 
 #include <fmt/format.h>
 
+#include "process/helper_mode.h"
 #include "tracer/cgroup_info.h"
 #include "tracer/ptrace_tracer.h"
 #include "tracer/tracer.h"
@@ -236,6 +237,7 @@ class Comparison {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (auto code = modelvet::process::run_helper_mode(argc, argv)) return *code;  // its jails' helpers
   if (argc > 1 && std::strcmp(argv[1], "--load") == 0) return run_load();
   int rounds = argc > 1 ? std::max(1, std::atoi(argv[1])) : 5;
   std::string backend = argc > 2 ? argv[2] : "ebpf";

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "sandbox/limits.h"
 #include "tests/detonation_support.h"
 
 namespace {
@@ -154,13 +155,16 @@ TEST_F(HubCheckpoints, AGigabyteCheckpointIsMappedNotReadAndStaysSmallInTheJail)
   EXPECT_EQ(m["bytes_mapped"], kTensors * kTensorBytes);
   EXPECT_EQ(m["bytes_read"], 0u);
   // The harness's peak resident memory (torch imported, loaded, exercised) against the file.
+  // An ASan harness keeps up to 256 MB of freed memory in its quarantine, and its shadow, resident
+  // too (772 MB measured under scripts/sanitize.sh): the tight bound is the release build's.
+  const uint64_t bound = size / 4 + (modelvet::sandbox::kSanitizerBuild ? (512ull << 20) : 0);
   EXPECT_GT(m["peak_rss_bytes"].get<uint64_t>(), 0u);
-  EXPECT_LT(m["peak_rss_bytes"].get<uint64_t>(), size / 4) << m.dump(2);
+  EXPECT_LT(m["peak_rss_bytes"].get<uint64_t>(), bound) << m.dump(2);
   // The jail's memory cgroup agrees: every process of the jail, page cache it faulted in included.
   if (fs::exists("/sys/fs/cgroup/memory/cgroup.procs")) {
     ASSERT_TRUE(r.contains("memory")) << "a v1 memory controller is mounted, but the jail's peak is missing";
     EXPECT_GT(r["memory"]["jail_peak_bytes"].get<uint64_t>(), 0u);
-    EXPECT_LT(r["memory"]["jail_peak_bytes"].get<uint64_t>(), size / 4) << r["memory"].dump();
+    EXPECT_LT(r["memory"]["jail_peak_bytes"].get<uint64_t>(), bound) << r["memory"].dump();
   }
 }
 

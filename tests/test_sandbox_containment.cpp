@@ -420,8 +420,9 @@ TEST(Containment, ForkFloodIsBounded) {
       20000, limits);
   expect_blocked(p, "BlockingIOError(11,");  // EAGAIN: fork fails long before 200
   // Where the host has a pids controller, the hit is reported as what it was.
-  if (modelvet::sandbox::V1Limits::create("probe-pids", 8, 0).describe().find("pids") != std::string::npos)
+  if (modelvet::sandbox::V1Limits::create("probe-pids", 8, 0).describe().find("pids") != std::string::npos) {
     EXPECT_NE(std::find(p.outcome.limits_hit.begin(), p.outcome.limits_hit.end(), "pids"), p.outcome.limits_hit.end());
+  }
 }
 
 TEST(Containment, LingeringDaemonDiesWithTheJail) {
@@ -473,7 +474,9 @@ TEST(Containment, NothingLeftBehind) {
   EXPECT_TRUE(p.outcome.clean_teardown);
   // Rootless jails have no cgroup: their pid namespace is checked (tests/test_sandbox_isolation.cpp).
   ASSERT_EQ(p.outcome.handle.cgroup_path.empty(), p.outcome.handle.user_namespace);
-  if (!p.outcome.handle.user_namespace) EXPECT_FALSE(fs::exists(p.outcome.handle.cgroup_path)) << "leftover cgroup";
+  if (!p.outcome.handle.user_namespace) {
+    EXPECT_FALSE(fs::exists(p.outcome.handle.cgroup_path)) << "leftover cgroup";
+  }
   ASSERT_FALSE(p.outcome.handle.staging_dir.empty());
   EXPECT_FALSE(fs::exists(p.outcome.handle.staging_dir)) << "leftover staging dir";
   EXPECT_NE(kill(p.outcome.handle.init_pid, 0), 0) << "the jail's init survived";

@@ -14,11 +14,13 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
 #include <fmt/format.h>
 
+#include "process/helper_mode.h"
 #include "tracer/event_linker.h"
 #include "tracer/ptrace_loop.h"
 #include "tracer/session.h"
@@ -29,19 +31,17 @@ namespace {
 constexpr int kOutFd = 3, kStatusFd = 4;  // the helper's only descriptors beyond stdio
 const char* const kRingNames[MV_RING_COUNT] = {"high", "bulk"};
 
-// In the helper: the output and status descriptors become 3 and 4, every other one is closed
-// (a copy of, say, the jail's status pipe would keep the jail supervisor from seeing its EOF).
-void keep_only_fds(int out_fd, int status_fd) {
-  int out = fcntl(out_fd, F_DUPFD, 100), status = fcntl(status_fd, F_DUPFD, 100);
-  dup2(out, kOutFd);
-  dup2(status, kStatusFd);
-  syscall(SYS_close_range, kStatusFd + 1, ~0U, 0);
-}
+constexpr const char* kHelperMode = "__ptrace-helper";
 
-// The helper process: seize, report "ok" (or why not), trace until the tree is gone.
-[[noreturn]] void helper_main(pid_t target, const RedirectTarget& steer, int out_fd, int status_fd) {
+// The helper process (argv: __ptrace-helper <target pid> <tcp port> <udp port> <parent pid>;
+// the memfd on 3, the status pipe on 4): seize, report "ok" (or why not), trace until the tree
+// is gone.
+int helper_main(int argc, char** argv) {
+  if (argc != 6) return 2;
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  keep_only_fds(out_fd, status_fd);
+  if (getppid() != pid_t(std::atoi(argv[5]))) _exit(127);  // the parent died before the prctl took
+  const pid_t target = pid_t(std::atoi(argv[2]));
+  RedirectTarget steer{uint16_t(std::atoi(argv[3])), uint16_t(std::atoi(argv[4]))};
   PtraceLoop loop;
   loop.steer_to(steer);
   std::string error;
@@ -71,6 +71,8 @@ void keep_only_fds(int out_fd, int status_fd) {
   fflush(out);
   _exit(0);
 }
+
+const process::HelperMode kHelper{kHelperMode, helper_main};
 
 }  // namespace
 
@@ -159,11 +161,13 @@ std::shared_ptr<PtraceSession> PtraceTracer::watch_process(pid_t pid, std::strin
     if (memfd >= 0) close(memfd);
     return nullptr;
   }
-  pid_t helper = fork();
-  if (helper == 0) helper_main(pid, target, memfd, status[1]);
+  pid_t helper = process::spawn_helper(
+      {"modelvet", kHelperMode,
+       {std::to_string(pid), std::to_string(target.tcp_port), std::to_string(target.udp_port), std::to_string(getpid())},
+       {memfd, status[1]}},
+      error);
   close(status[1]);
   if (helper < 0) {
-    *error = fmt::format("fork ptrace helper: {}", strerror(errno));
     close(status[0]), close(memfd);
     return nullptr;
   }
