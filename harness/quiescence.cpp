@@ -39,25 +39,22 @@ bool single_threaded() {
   return threads == 1;
 }
 
-// A process of the jail started after the harness and not yet dead (a zombie runs nothing).
-bool later_process_alive(uint64_t harness_start) {
+// Every live process of the jail but this one (a zombie runs nothing); nullopt if /proc is unreadable.
+std::optional<ProcessSet> live_processes() {
   DIR* d = opendir("/proc");
-  if (!d) return true;
+  if (!d) return std::nullopt;
   const pid_t self = getpid();
-  bool found = false;
+  ProcessSet live;
   while (dirent* e = readdir(d)) {
     char* end = nullptr;
     long pid = std::strtol(e->d_name, &end, 10);
     if (pid <= 0 || *end != '\0' || pid == self) continue;
     auto st = sandbox::read_proc_stat(std::string("/proc/") + e->d_name + "/stat");
-    if (!st) continue;  // gone between readdir and read
-    if (st->start_ticks >= harness_start && st->state != 'Z' && st->state != 'X') {
-      found = true;
-      break;
-    }
+    if (!st || st->state == 'Z' || st->state == 'X') continue;  // gone between readdir and read, or dead
+    live.emplace(static_cast<pid_t>(pid), st->start_ticks);
   }
   closedir(d);
-  return found;
+  return live;
 }
 
 bool timer_armed() {
@@ -83,17 +80,17 @@ bool signal_pending() {
 
 }  // namespace
 
-uint64_t own_start_ticks() {
-  auto st = sandbox::read_proc_stat("/proc/self/stat");
-  return st ? st->start_ticks : 0;
-}
+std::optional<ProcessSet> processes_before_load() { return live_processes(); }
 
-const char* left_to_run(uint64_t harness_start_ticks) {
-  if (harness_start_ticks == 0) return "a harness whose start time is unknown";
+const char* left_to_run(const std::optional<ProcessSet>& before_load) {
+  if (!before_load) return "a harness that could not list the jail's processes";
   if (!single_threaded()) return "another thread";
   if (timer_armed()) return "an armed timer";
   if (signal_pending()) return "a pending signal";
-  if (later_process_alive(harness_start_ticks)) return "a process started by the load";
+  auto now = live_processes();
+  if (!now) return "a process list that could not be read";
+  for (const auto& p : *now)
+    if (!before_load->count(p)) return "a process started by the load";
   return nullptr;
 }
 

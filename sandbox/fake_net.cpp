@@ -1,5 +1,7 @@
 #include "sandbox/fake_net.h"
 
+#include "process/helper_mode.h"
+#include "sandbox/fd_passing.h"
 #include "sandbox/sock_identity.h"
 #include "trace/bytes_text.h"
 
@@ -33,6 +35,7 @@
 #include <functional>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include <fmt/core.h>
 
@@ -464,12 +467,13 @@ bool parse_rtnetlink_dump(const std::string& bytes, NetnsView* view) {
 
 namespace {
 
-// The child's side of the dump: only system calls (it was forked from a threaded process).
-[[noreturn]] void dump_in_namespace(int userns, int netns, int out) {
-  if (userns >= 0 && setns(userns, CLONE_NEWUSER) != 0) _exit(10);
-  if (setns(netns, CLONE_NEWNET) != 0) _exit(11);
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0) _exit(12);
+constexpr const char* kNetlinkSocketMode = "__netlink-socket";
+constexpr int kNetlinkReplyTimeoutMs = 5000;
+constexpr size_t kMaxDumpBytes = 4 << 20;
+
+// Links, IPv4 and IPv6 routes, dumped over a NETLINK_ROUTE socket made in the namespace
+// inspected; false if a request or an answer failed (each answer waits at most 2 s).
+bool dump_over(int fd, std::string* bytes) {
   timeval tv{2, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   struct {
@@ -480,7 +484,7 @@ namespace {
     } body;
   } req;
   const struct { uint16_t type; uint8_t family; } dumps[] = {{RTM_GETLINK, AF_UNSPEC}, {RTM_GETROUTE, AF_INET}, {RTM_GETROUTE, AF_INET6}};
-  alignas(nlmsghdr) static char buf[32768];
+  std::vector<char> buf(32768);
   uint32_t seq = 0;
   for (const auto& d : dumps) {
     memset(&req, 0, sizeof req);
@@ -490,74 +494,99 @@ namespace {
     req.h.nlmsg_seq = ++seq;
     if (d.type == RTM_GETLINK) req.body.link.ifi_family = d.family;
     else req.body.route.rtm_family = d.family;
-    if (send(fd, &req, req.h.nlmsg_len, 0) < 0) _exit(13);
+    if (send(fd, &req, req.h.nlmsg_len, 0) < 0) return false;
     for (bool finished = false; !finished;) {
-      ssize_t n = recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) _exit(14);
-      for (auto* m = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(m, size_t(n)); m = NLMSG_NEXT(m, n)) {
-        size_t len = NLMSG_ALIGN(m->nlmsg_len);
-        for (size_t off = 0; off < len;) {
-          ssize_t w = write(out, reinterpret_cast<char*>(m) + off, len - off);
-          if (w <= 0) _exit(15);
-          off += size_t(w);
-        }
+      ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+      if (n <= 0 || bytes->size() > kMaxDumpBytes) return false;
+      for (auto* m = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(m, size_t(n)); m = NLMSG_NEXT(m, n)) {
+        bytes->append(reinterpret_cast<char*>(m), NLMSG_ALIGN(m->nlmsg_len));
         finished |= m->nlmsg_type == NLMSG_DONE || m->nlmsg_type == NLMSG_ERROR;
       }
     }
   }
-  _exit(0);
+  return true;
 }
 
-// Links and routes of pid's network namespace, dumped from inside it by a child that joins it:
-// no setns in this (threaded) process, and the child exits before any jail code runs. Rootless,
-// the namespace belongs to the jail's user namespace, which the caller created and may join.
+// The exec'd helper (rootless): joins the jail's user namespace (fd 4) and network namespace
+// (fd 3), makes the socket and sends it back on fd 5.
+int run_netlink_socket_helper(int argc, char** argv) {
+  if (argc != 3) return 2;
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != std::atoi(argv[2])) return 3;  // the requester is gone
+  if (setns(4, CLONE_NEWUSER) != 0 || setns(3, CLONE_NEWNET) != 0) return 4;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  return fd >= 0 && send_fds(5, {fd}, "ok") ? 0 : 5;
+}
+
+const process::HelperMode kNetlinkSocket{kNetlinkSocketMode, run_netlink_socket_helper};
+
+// A NETLINK_ROUTE socket in the namespace of `netns`, or -1. A socket keeps the namespace it
+// was made in, so nothing else has to enter it. Where the namespace is in this process's user
+// namespace (root), a thread of its own joins it, makes the socket and ends: a network
+// namespace is per thread, and no thread of the supervisor is ever left in a jail's (nor is a
+// threaded process forked). Rootless, joining it needs the jail's user namespace first, which a
+// threaded process cannot join: an exec'd helper makes the socket and passes it back.
+int netlink_socket_in(int userns, int netns, std::string* error) {
+  int made = -1, err = 0;
+  if (userns < 0) {
+    std::thread([&] {
+      if (setns(netns, CLONE_NEWNET) != 0) {
+        err = errno;
+        return;
+      }
+      made = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+      if (made < 0) err = errno;
+    }).join();
+    if (made < 0) *error = fmt::format("netlink socket in the jail's namespace: {}", strerror(err));
+    return made;
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    *error = fmt::format("socketpair: {}", strerror(errno));
+    return -1;
+  }
+  process::HelperSpawn spawn{"modelvet", kNetlinkSocketMode, {std::to_string(getpid())}, {netns, userns, sv[1]}, true};
+  const pid_t helper = process::spawn_helper(spawn, error);
+  close(sv[1]);
+  std::vector<int> fds;
+  std::string text;
+  if (helper > 0 && (!receive_fds(sv[0], 1, kNetlinkReplyTimeoutMs, &fds, &text) || fds.size() != 1)) {
+    for (int fd : fds) close(fd);
+    fds.clear();
+    kill(helper, SIGKILL);
+  }
+  close(sv[0]);
+  int status = 0;
+  if (helper > 0)
+    while (waitpid(helper, &status, 0) < 0 && errno == EINTR) {
+    }
+  if (helper > 0 && fds.empty()) *error = fmt::format("netlink socket helper ended with status {:#x}", status);
+  return fds.empty() ? -1 : fds[0];
+}
+
+// Links and routes of pid's network namespace, dumped over a socket made inside it (checked
+// to be the namespace inspected through /proc, not a recycled pid's). Rootless, the namespace
+// belongs to the jail's user namespace, which the caller created and may join.
 bool dump_rtnetlink_of(int pid, uint64_t netns_inode, std::string* bytes, std::string* error) {
   const std::string proc = fmt::format("/proc/{}", pid);
-  struct stat own{}, theirs{};
-  int userns = -1;
+  struct stat own{}, theirs{}, opened{};
   if (stat("/proc/self/ns/user", &own) != 0 || stat((proc + "/ns/user").c_str(), &theirs) != 0) {
     *error = fmt::format("stat {}/ns/user: {}", proc, strerror(errno));
     return false;
   }
-  if (own.st_ino != theirs.st_ino) userns = open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC);
+  int userns = own.st_ino != theirs.st_ino ? open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC) : -1;
   int netns = open((proc + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC);
-  struct stat opened{};
-  int pipefd[2] = {-1, -1};
-  // The namespace opened is the one inspected through /proc (not a recycled pid's).
-  bool ok = netns >= 0 && fstat(netns, &opened) == 0 && opened.st_ino == netns_inode && (own.st_ino == theirs.st_ino || userns >= 0) && pipe2(pipefd, O_CLOEXEC) == 0;
-  const pid_t parent = getpid();
-  pid_t child = ok ? fork() : -1;
-  if (child == 0) {
-    // Dies with the supervisor, like every process it starts (a SIGKILLed one waits for nothing).
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(16);
-    close(pipefd[0]);
-    dump_in_namespace(userns, netns, pipefd[1]);
-  }
-  if (!ok || child < 0) *error = fmt::format("rtnetlink dump of {}: {}", proc, strerror(errno));
-  for (int fd : {userns, netns, pipefd[1]})
+  int nl = -1;
+  if (netns < 0 || fstat(netns, &opened) != 0 || opened.st_ino != netns_inode || (own.st_ino != theirs.st_ino && userns < 0))
+    *error = fmt::format("rtnetlink dump of {}: {}", proc, strerror(errno));
+  else
+    nl = netlink_socket_in(userns, netns, error);
+  for (int fd : {userns, netns})
     if (fd >= 0) close(fd);
-  if (child > 0) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    char buf[16384];
-    while (true) {
-      int left = int(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
-      pollfd p{pipefd[0], POLLIN, 0};
-      if (left <= 0 || (poll(&p, 1, left) < 0 && errno != EINTR)) {
-        kill(child, SIGKILL);
-        break;
-      }
-      ssize_t n = read(pipefd[0], buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      bytes->append(buf, size_t(n));
-    }
-    int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
-    ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (!ok) *error = fmt::format("rtnetlink dump of {}: helper ended with status {:#x}", proc, status);
-  }
-  if (pipefd[0] >= 0) close(pipefd[0]);
+  if (nl < 0) return false;
+  const bool ok = dump_over(nl, bytes);
+  close(nl);
+  if (!ok) *error = fmt::format("rtnetlink dump of {}: no complete answer", proc);
   return ok;
 }
 

@@ -295,7 +295,7 @@ void Jail::identify_harness() {
   harness_identified_ = true;
   auto first = nlohmann::json::parse(event_buf_.substr(0, nl), nullptr, false);
   if (first.is_object() && first.contains("pid") && first["pid"].is_number_integer())
-    out_.harness_host_pid = host_pid_of(out_.handle.pidns_inode, first["pid"].get<pid_t>());
+    out_.harness_host_pid = host_pid_of(out_.handle.init_pid, out_.handle.pidns_inode, first["pid"].get<pid_t>());
 }
 
 // 9. The harness's events and output until it exits or the wall clock runs out; then whatever
@@ -349,8 +349,10 @@ void Jail::teardown() {
   if (out_.memory_peak_bytes == 0 && cgroup_.valid()) out_.memory_peak_bytes = cgroup_.memory_peak_bytes();
   bool cgroup_clean = kill_jail();
   int code = reap_bridge();
+  // pid 1's exit proves the namespace empty; the walk of the host's /proc only where it did not
+  // show (a zygote's bridge reaps pid 1 and is killed with it; its pidfd still tells).
+  bool processes_gone = namespace_init_exited(init_pidfd_, 1000) || pid_namespace_empty(out_.handle.pidns_inode);
   close_pidfds();
-  bool processes_gone = pid_namespace_empty(out_.handle.pidns_inode);
   if (code > 128 && code < 128 + 65) {
     out_.term_signal = code - 128;
     std::string limit = limit_for_signal(out_.term_signal);

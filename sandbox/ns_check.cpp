@@ -1,6 +1,7 @@
 // Host-side checks of a jail's namespaces, by inode: no setns, so they work rootless too.
 #include "sandbox/ns_check.h"
 
+#include <poll.h>
 #include <sys/stat.h>
 
 #include <cctype>
@@ -25,6 +26,12 @@ bool pid_namespace_empty(uint64_t inode) {
   }
   // A /proc that could not be read to the end proves nothing: not empty.
   return !ec;
+}
+
+bool namespace_init_exited(int init_pidfd, int timeout_ms) {
+  if (init_pidfd < 0) return false;
+  pollfd exited{init_pidfd, POLLIN, 0};
+  return poll(&exited, 1, timeout_ms) == 1 && (exited.revents & POLLIN);
 }
 
 }  // namespace modelvet::sandbox

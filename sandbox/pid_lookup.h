@@ -8,6 +8,9 @@
 namespace modelvet::sandbox {
 
 // The host pid of the live process that is `ns_pid` in the pid namespace with this inode, or 0.
-pid_t host_pid_of(uint64_t pidns_inode, pid_t ns_pid);
+// Every process of a jail descends from its pid 1 (init of a pid namespace cannot CLONE_PARENT,
+// and an orphan is reparented to it), so only those are looked at: a jail's few dozen, not the
+// host's, which a batch of many jails makes many.
+pid_t host_pid_of(pid_t init_host_pid, uint64_t pidns_inode, pid_t ns_pid);
 
 }  // namespace modelvet::sandbox

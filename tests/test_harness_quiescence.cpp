@@ -22,11 +22,11 @@
 namespace {
 
 using modelvet::harness::left_to_run;
-using modelvet::harness::own_start_ticks;
+using modelvet::harness::processes_before_load;
 
-// What left_to_run said inside `scenario` (run in a child that is pid 1 of a new pid namespace),
-// "" for nothing left, or why the child could not run it.
-std::string left_in(const std::function<void()>& scenario) {
+// What left_to_run said inside `scenario` (run in a child that is pid 1 of a new pid namespace,
+// after `before` and the baseline), "" for nothing left, or why the child could not run it.
+std::string left_in(const std::function<void()>& scenario, const std::function<void()>& before = [] {}) {
   int pipefd[2];
   if (pipe(pipefd) != 0) return "pipe failed";
   pid_t outer = fork();
@@ -38,11 +38,10 @@ std::string left_in(const std::function<void()>& scenario) {
       if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
           mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
         _exit(11);
-      const uint64_t start = own_start_ticks();
-      // A process the "load" starts must start on a later clock tick than the harness.
-      usleep(30000);
+      before();
+      const auto baseline = processes_before_load();
       scenario();
-      const char* left = left_to_run(start);
+      const char* left = left_to_run(baseline);
       std::string answer = left ? left : "";
       (void)!write(pipefd[1], answer.data(), answer.size());
       _exit(0);  // pid 1's exit ends whatever the scenario left in the namespace
@@ -65,6 +64,20 @@ std::string left_in(const std::function<void()>& scenario) {
 
 TEST(HarnessQuiescence, NothingLeftWhenOnlyTheHarnessRemains) {
   EXPECT_EQ(left_in([] {}), "");
+}
+
+// The decoy session's processes start right before the harness, often within its clock tick:
+// alive before the load, they are not the load's.
+TEST(HarnessQuiescence, ProcessesAliveBeforeTheLoadAreNotTheLoads) {
+  EXPECT_EQ(left_in([] {},
+                    [] {
+                      for (int i = 0; i < 4; ++i)
+                        if (fork() == 0) {
+                          sleep(5);
+                          _exit(0);
+                        }
+                    }),
+            "");
 }
 
 TEST(HarnessQuiescence, AnotherThreadKeepsTheGraceGoing) {
