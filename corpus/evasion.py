@@ -214,6 +214,10 @@ PROBES = [
      "return time.time() - os.stat(_home('.local', 'share', 'recently-used.xbel')).st_mtime < 7 * 86400"),
     ("browser-profile", "user", "a Firefox or Chrome profile exists",
      "return os.path.isfile(_home('.mozilla', 'firefox', 'profiles.ini')) or os.path.isdir(_home('.config', 'google-chrome'))"),
+    ("system-accounts", "user", "/etc/passwd lists a distribution's system accounts (at least 20, D-Bus's and "
+     "systemd's among them), not just root and the user",
+     "names = [l.split(':')[0] for l in _read('/etc/passwd').splitlines() if l.count(':') >= 6]\n"
+     "return len(names) >= 20 and 'messagebus' in names and any(n.startswith('systemd-') for n in names)"),
     ("git-identity", "user", "~/.gitconfig names the user's email",
      "return 'email' in _read(_home('.gitconfig'))"),
     # --- file system -----------------------------------------------------------------------

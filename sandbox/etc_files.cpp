@@ -20,13 +20,62 @@ void write_text(const fs::path& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
-// Only the names a sample could look up: the host's users and groups stay invisible.
+// A Debian 12 desktop's accounts (base-passwd's, then the ones systemd, D-Bus, avahi and GDM
+// add), and the user's: three lines would tell a sandbox from a workstation. The host's users and
+// groups stay invisible. The user is in no supplementary group here, as getgroups() says.
+constexpr const char* kSystemAccounts =
+    "root:x:0:0:root:/root:/bin/bash\n"
+    "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+    "bin:x:2:2:bin:/bin:/usr/sbin/nologin\n"
+    "sys:x:3:3:sys:/dev:/usr/sbin/nologin\n"
+    "sync:x:4:65534:sync:/bin:/bin/sync\n"
+    "games:x:5:60:games:/usr/games:/usr/sbin/nologin\n"
+    "man:x:6:12:man:/var/cache/man:/usr/sbin/nologin\n"
+    "lp:x:7:7:lp:/var/spool/lpd:/usr/sbin/nologin\n"
+    "mail:x:8:8:mail:/var/mail:/usr/sbin/nologin\n"
+    "news:x:9:9:news:/var/spool/news:/usr/sbin/nologin\n"
+    "uucp:x:10:10:uucp:/var/spool/uucp:/usr/sbin/nologin\n"
+    "proxy:x:13:13:proxy:/bin:/usr/sbin/nologin\n"
+    "www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n"
+    "backup:x:34:34:backup:/var/backups:/usr/sbin/nologin\n"
+    "list:x:38:38:Mailing List Manager:/var/list:/usr/sbin/nologin\n"
+    "irc:x:39:39:ircd:/run/ircd:/usr/sbin/nologin\n"
+    "_apt:x:42:65534::/nonexistent:/usr/sbin/nologin\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    "systemd-network:x:998:998:systemd Network Management:/:/usr/sbin/nologin\n"
+    "systemd-timesync:x:997:997:systemd Time Synchronization:/:/usr/sbin/nologin\n"
+    "messagebus:x:100:107::/nonexistent:/usr/sbin/nologin\n"
+    "tss:x:101:108:TPM software stack,,,:/var/lib/tpm:/bin/false\n"
+    "avahi-autoipd:x:102:110:Avahi autoip daemon,,,:/var/lib/avahi-autoipd:/usr/sbin/nologin\n"
+    "usbmux:x:103:46:usbmux daemon,,,:/var/lib/usbmux:/usr/sbin/nologin\n"
+    "dnsmasq:x:104:65534:dnsmasq,,,:/var/lib/misc:/usr/sbin/nologin\n"
+    "avahi:x:105:113:Avahi mDNS daemon,,,:/run/avahi-daemon:/usr/sbin/nologin\n"
+    "speech-dispatcher:x:106:29:Speech Dispatcher,,,:/run/speech-dispatcher:/bin/false\n"
+    "fwupd-refresh:x:107:114:fwupd-refresh user,,,:/run/systemd:/usr/sbin/nologin\n"
+    "saned:x:108:116::/var/lib/saned:/usr/sbin/nologin\n"
+    "geoclue:x:109:117::/var/lib/geoclue:/usr/sbin/nologin\n"
+    "polkitd:x:996:996:polkit:/nonexistent:/usr/sbin/nologin\n"
+    "rtkit:x:110:118:RealtimeKit,,,:/proc:/usr/sbin/nologin\n"
+    "colord:x:111:119:colord colour management daemon,,,:/var/lib/colord:/usr/sbin/nologin\n"
+    "Debian-gdm:x:112:120:Gnome Display Manager:/var/lib/gdm3:/bin/false\n"
+    "sshd:x:113:65534::/run/sshd:/usr/sbin/nologin\n";
+
+constexpr const char* kSystemGroups =
+    "root:x:0:\ndaemon:x:1:\nbin:x:2:\nsys:x:3:\nadm:x:4:\ntty:x:5:\ndisk:x:6:\nlp:x:7:\nmail:x:8:\n"
+    "news:x:9:\nuucp:x:10:\nman:x:12:\nproxy:x:13:\nkmem:x:15:\ndialout:x:20:\nfax:x:21:\nvoice:x:22:\n"
+    "cdrom:x:24:\nfloppy:x:25:\ntape:x:26:\nsudo:x:27:\naudio:x:29:\ndip:x:30:\nwww-data:x:33:\n"
+    "backup:x:34:\noperator:x:37:\nlist:x:38:\nirc:x:39:\nsrc:x:40:\nshadow:x:42:\nutmp:x:43:\n"
+    "video:x:44:\nsasl:x:45:\nplugdev:x:46:\nstaff:x:50:\ngames:x:60:\nusers:x:100:\nnogroup:x:65534:\n"
+    "systemd-journal:x:999:\nsystemd-network:x:998:\nsystemd-timesync:x:997:\ninput:x:101:\nsgx:x:102:\n"
+    "kvm:x:103:\nrender:x:104:\ncrontab:x:105:\nnetdev:x:106:\nmessagebus:x:107:\ntss:x:108:\n"
+    "bluetooth:x:109:\navahi-autoipd:x:110:\nssl-cert:x:111:\nlpadmin:x:112:\navahi:x:113:\n"
+    "fwupd-refresh:x:114:\nscanner:x:115:saned\nsaned:x:116:\ngeoclue:x:117:\nrtkit:x:118:\n"
+    "colord:x:119:\nDebian-gdm:x:120:\npolkitd:x:996:\n";
+
 void write_identity(const fs::path& etc, int uid) {
-  write_text(etc / "passwd", fmt::format("root:x:0:0:root:/root:/bin/bash\n"
-                                         "{0}:x:{1}:{1}:Alice Chen:{2}:/bin/bash\n"
-                                         "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-                                         kJailUser, uid, kJailHome));
-  write_text(etc / "group", fmt::format("root:x:0:\n{0}:x:{1}:\nnogroup:x:65534:\n", kJailUser, uid));
+  write_text(etc / "passwd",
+             fmt::format("{0}{1}:x:{2}:{2}:Alice Chen,,,:{3}:/bin/bash\n", kSystemAccounts, kJailUser, uid, kJailHome));
+  write_text(etc / "group", fmt::format("{0}{1}:x:{2}:\n", kSystemGroups, kJailUser, uid));
 }
 
 // Every name resolves through the fake network's DNS, inside the jail's netns. The nameserver is
