@@ -80,7 +80,7 @@ bool run_python_phases(const Options& opt) {
 // Threads, timers and forked children of the sample get time to act; signal handlers and
 // pending calls it registered run on this (the main) thread between slices. With none of them
 // left, nothing could act later and the grace ends early. Returns what it waited and why it ended.
-nlohmann::json grace_period(int grace_ms, const std::optional<ProcessSet>& before_load) {
+nlohmann::json grace_period(int grace_ms, const QuiescenceCheck& quiescence) {
   enter_phase(Phase::grace, {{"ms", grace_ms}});
   int waited = 0;
   const char* left = "";
@@ -90,7 +90,7 @@ nlohmann::json grace_period(int grace_ms, const std::optional<ProcessSet>& befor
     waited += slice;
     if (PyErr_CheckSignals() != 0 || Py_MakePendingCalls() != 0) PyErr_Clear();
     if (waited >= kQuiescentGraceMs && waited < grace_ms) {
-      left = left_to_run(before_load);
+      left = quiescence.left_to_run();
       if (!left) return {{"waited_ms", waited}, {"ended", "nothing left to run"}};
     }
   }
@@ -218,14 +218,14 @@ int run_forked(const Options& opt, const std::vector<std::string>& envp) {
 int run_started(const Options& opt, Shutdown shutdown) {
   int rc = kExitLoadFinished;
   std::string error;
-  const std::optional<ProcessSet> before_load = processes_before_load();  // the decoy session, the shell
+  const QuiescenceCheck quiescence;  // before the file's code: the decoy session, the shell
   if (!load_embedded_modules(&error)) {
     harness_error(error);
     rc = kExitHarnessFailure;
   } else if (!run_python_phases(opt)) {
     rc = kExitHarnessFailure;
   }
-  nlohmann::json grace = rc == kExitLoadFinished ? grace_period(opt.grace_ms, before_load) : nlohmann::json{{"waited_ms", 0}, {"ended", "skipped"}};
+  nlohmann::json grace = rc == kExitLoadFinished ? grace_period(opt.grace_ms, quiescence) : nlohmann::json{{"waited_ms", 0}, {"ended", "skipped"}};
 
   nlohmann::json summary = {{"audit", audit_summary()}, {"time_warp", time_warp_summary()}, {"grace", grace}};
   enter_phase(Phase::shutdown, summary);

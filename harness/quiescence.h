@@ -4,22 +4,34 @@
 // has nothing to wait for.
 #include <sys/types.h>
 
-#include <cstdint>
 #include <optional>
 #include <set>
-#include <utility>
 
 namespace modelvet::harness {
 
-// The jail's live processes (other than this one) by (pid, start time in clock ticks), taken
-// before the file's code can run. A start time alone cannot tell them from the load's: the decoy
-// session's processes often start within the harness's own clock tick (10 ms).
-using ProcessSet = std::set<std::pair<pid_t, uint64_t>>;
-std::optional<ProcessSet> processes_before_load();
+// What the check reads, opened before the file's code can run and read again in place (lseek
+// to 0, then getdents or read): opening /proc, /proc/<pid>/stat or /proc/self/status during the
+// grace would show in the trace as the sample's reads. The jail's processes are kept by pid:
+// while a process lives its pid is its own, and reusing a pid that was alive before the load
+// takes a wrap of pid_max (about 4 million forks) after it exited.
+class QuiescenceCheck {
+ public:
+  // Snapshots the jail's live processes (the decoy session, the shell): none of them is the load's.
+  QuiescenceCheck();
+  ~QuiescenceCheck();
+  QuiescenceCheck(const QuiescenceCheck&) = delete;
+  QuiescenceCheck& operator=(const QuiescenceCheck&) = delete;
 
-// What could still run later, or nullptr when nothing could: another thread of this process, a
-// process of the jail alive and not in `before_load` (a fork, a setsid daemon), an armed
-// ITIMER_REAL or POSIX timer, a pending signal. Anything unreadable counts as left.
-const char* left_to_run(const std::optional<ProcessSet>& before_load);
+  // What could still run later, or nullptr when nothing could: another thread of this process, a
+  // process of the jail alive and not there before the load (a fork, a setsid daemon; a child
+  // of this process that exited and awaits its wait is no longer alive), an armed ITIMER_REAL or
+  // POSIX timer, a pending signal. Anything unreadable counts as left.
+  const char* left_to_run() const;
+
+ private:
+  pid_t owner_;
+  int proc_dir_, task_dir_, timers_, status_;
+  std::optional<std::set<pid_t>> before_load_;
+};
 
 }  // namespace modelvet::harness

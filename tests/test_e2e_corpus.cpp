@@ -151,6 +151,9 @@ TEST(EndToEnd, DictOfFloatsIsBenign) {
   EXPECT_EQ(r["verdict"], "benign") << r.dump(2);
   EXPECT_EQ(r["load"]["status"], "ok");
   EXPECT_EQ(code, 0);
+  // The harness's own checks in the grace (threads, timers, processes) are not the file's reads.
+  const auto files = r["behavior"].value("files", nlohmann::json::object());
+  EXPECT_EQ(files.dump().find("/proc"), std::string::npos) << files.dump(2);
 }
 
 TEST(EndToEnd, TruncatedFileIsAnErrorWithAReason) {

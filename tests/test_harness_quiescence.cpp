@@ -2,6 +2,7 @@
 // the file's keeps it going, and a process with none of them left is quiescent. Every case runs
 // as pid 1 of a fresh pid namespace with its own /proc, as a jail's processes see it: the host's
 // /proc would show processes other jobs start meanwhile.
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -21,8 +22,7 @@
 
 namespace {
 
-using modelvet::harness::left_to_run;
-using modelvet::harness::processes_before_load;
+using modelvet::harness::QuiescenceCheck;
 
 // What left_to_run said inside `scenario` (run in a child that is pid 1 of a new pid namespace,
 // after `before` and the baseline), "" for nothing left, or why the child could not run it.
@@ -39,9 +39,9 @@ std::string left_in(const std::function<void()>& scenario, const std::function<v
           mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
         _exit(11);
       before();
-      const auto baseline = processes_before_load();
+      const QuiescenceCheck check;
       scenario();
-      const char* left = left_to_run(baseline);
+      const char* left = check.left_to_run();
       std::string answer = left ? left : "";
       (void)!write(pipefd[1], answer.data(), answer.size());
       _exit(0);  // pid 1's exit ends whatever the scenario left in the namespace
@@ -78,6 +78,29 @@ TEST(HarnessQuiescence, ProcessesAliveBeforeTheLoadAreNotTheLoads) {
                         }
                     }),
             "");
+}
+
+bool hide_proc() {
+  return mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k") == 0 &&
+         open("/proc/self/status", O_RDONLY | O_CLOEXEC) < 0;
+}
+
+// The check reads again what it opened before the load: with /proc hidden under an empty tmpfs
+// (no path under it opens any more) it still answers, so the trace shows no read of the
+// harness's own in the grace.
+TEST(HarnessQuiescence, TheCheckOpensNothingAfterTheLoadBegins) {
+  EXPECT_EQ(left_in([] {
+              if (!hide_proc()) _exit(13);
+            }),
+            "");
+  EXPECT_EQ(left_in([] {
+              if (!hide_proc()) _exit(13);
+              if (fork() == 0) {
+                sleep(5);
+                _exit(0);
+              }
+            }),
+            "a process started by the load");
 }
 
 TEST(HarnessQuiescence, AnotherThreadKeepsTheGraceGoing) {
