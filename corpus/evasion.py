@@ -5,7 +5,7 @@ a real workstation. A verifier whose jail gives itself away sees nothing but a s
 (`suspicious`); every sample here must end `malicious` through the real jail.
 
 Defanged like the rest of the corpus: the payload's only effect is a marker under the jail's
-/tmp; the checks only read files, run the decoy `nvidia-smi`, send one DNS query to the
+/tmp; the checks only read files, run `nvidia-smi`, `lspci`, `lscpu` and `systemd-detect-virt`, send one DNS query to the
 configured resolver and resolve three more (names under .invalid) and sleep at most 2 s; every loop is bounded.
 """
 import textwrap
@@ -194,6 +194,46 @@ PROBES = [
     ("no-vm-devices", "hardware", "no VirtualBox, VMware, Xen or QEMU guest device (/dev/vboxguest, /dev/vmci, /proc/xen...)",
      "paths = ('/dev/vboxguest', '/dev/vboxuser', '/dev/vmci', '/proc/xen', '/dev/virtio-ports/org.qemu.guest_agent.0')\n"
      "return not any(os.path.exists(p) for p in paths)"),
+    ("pci-no-hypervisor-device", "hardware", "no PCI device of a hypervisor's vendor (virtio/Red Hat, QEMU, VMware, "
+     "VirtualBox, Xen, Hyper-V, Parallels) and at least 6 devices on the bus",
+     "devs = os.listdir('/sys/bus/pci/devices')\n"
+     "vendors = {_read(f'/sys/bus/pci/devices/{d}/vendor').strip().lower() for d in devs}\n"
+     "return len(devs) >= 6 and not vendors & {'0x1af4', '0x1b36', '0x15ad', '0x80ee', '0x1234', '0x5853', '0x1414', '0x1ab8'}"),
+    ("pci-gpu-present", "hardware", "each GPU /proc/driver/nvidia lists is an NVIDIA display controller on the PCI bus at "
+     "that address",
+     "gpus = os.listdir('/proc/driver/nvidia/gpus')\n"
+     "dev = lambda g, f: _read(f'/sys/bus/pci/devices/{g}/{f}').strip()\n"
+     "return bool(gpus) and all(dev(g, 'vendor') == '0x10de' and dev(g, 'class').startswith('0x03') for g in gpus)"),
+    ("lspci-lists-gpu", "hardware", "lspci lists an NVIDIA VGA controller and no virtual device",
+     "import subprocess\n"
+     "out = subprocess.run(['lspci'], capture_output=True, text=True, timeout=10).stdout\n"
+     "bad = ('virtio', 'qemu', 'vmware', 'virtualbox', 'innotek', 'xen', 'hyper-v', 'red hat', 'bochs', 'cirrus')\n"
+     "return 'VGA compatible controller: NVIDIA' in out and not any(b in out.lower() for b in bad)"),
+    ("detect-virt-none", "hardware", "systemd-detect-virt finds neither a VM nor a container (prints none, exit status 1)",
+     "import subprocess\n"
+     "r = subprocess.run(['systemd-detect-virt'], capture_output=True, text=True, timeout=10)\n"
+     "return r.returncode == 1 and r.stdout.strip() == 'none'"),
+    ("lscpu-no-hypervisor", "hardware", "lscpu names the CPU and no hypervisor vendor",
+     "import subprocess\n"
+     "out = subprocess.run(['lscpu'], capture_output=True, text=True, timeout=10).stdout\n"
+     "return 'Model name' in out and 'Hypervisor' not in out and 'hypervisor' not in out"),
+    ("disk-not-virtual", "hardware", "the disks are NVMe or SATA drives of a maker: no virtio or Xen disk in /proc/partitions "
+     "or /sys/block, no QEMU, VirtualBox or VMware model",
+     "names = [l.split()[3] for l in _read('/proc/partitions').splitlines()[2:] if len(l.split()) == 4]\n"
+     "blocks = [b for b in os.listdir('/sys/block') if not b.startswith(('loop', 'ram', 'zram', 'dm-', 'sr', 'md'))]\n"
+     "models = ' '.join(_read(f'/sys/block/{b}/device/model') for b in blocks).lower()\n"
+     "return (bool(blocks) and bool(names) and all(b.startswith(('nvme', 'sd')) for b in blocks)\n"
+     "        and not any(n.startswith(('vd', 'xvd')) for n in names)\n"
+     "        and not any(x in models for x in ('qemu', 'vbox', 'virtual', 'vmware')))"),
+    ("nic-is-physical", "hardware", "each NIC is a PCI device (its sysfs entry has a `device` link, not under "
+     "/sys/devices/virtual) with no hypervisor's driver",
+     "nics = _nics()\n"
+     "def physical(n):\n"
+     "    if '/virtual/' in os.readlink(f'/sys/class/net/{n}') or not os.path.exists(f'/sys/class/net/{n}/device'):\n"
+     "        return False\n"
+     "    drv = f'/sys/class/net/{n}/device/driver'\n"
+     "    return not os.path.islink(drv) or os.path.basename(os.readlink(drv)) not in ('virtio_net', 'virtio-pci', 'vmxnet3', 'xen-netfront', 'hv_netvsc')\n"
+     "return bool(nics) and all(physical(n) for n in nics)"),
     ("display-server", "hardware", "DISPLAY is set and its X socket exists",
      "d = os.environ.get('DISPLAY', '')\n"
      "return d.startswith(':') and os.path.exists('/tmp/.X11-unix/X' + d[1:].split('.')[0])"),

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "sandbox/hardware_bus.h"
+
 namespace modelvet::sandbox {
 namespace fs = std::filesystem;
 namespace {
@@ -84,6 +86,25 @@ echo "ERROR: Could not find a version that satisfies the requirement (from versi
 exit 1
 )SH";
 
+// systemd's own check answers from CPUID and container markers: on this host, a hypervisor.
+// The workstation's answer is bare metal.
+constexpr const char* kDetectVirt = R"SH(quiet=
+for a in "$@"; do
+  case "$a" in
+    --version) echo "systemd 252 (252.38-1~deb12u1)"; exit 0 ;;
+    --list) printf '%s\n' none kvm amazon qemu bochs xen uml vmware oracle microsoft zvm parallels bhyve qnx acrn \
+              powervm apple sre google openvz lxc lxc-libvirt systemd-nspawn docker podman rkt wsl proot pouch; exit 0 ;;
+    -q|--quiet) quiet=1 ;;
+  esac
+done
+[ -n "$quiet" ] || echo none
+exit 1
+)SH";
+
+// The real lscpu, less what it reads from CPUID about the hypervisor under it.
+constexpr const char* kLscpu = R"SH(/usr/bin/lscpu "$@" | sed -e '/Hypervisor vendor/d' -e '/Virtualization type/d' -e 's/ hypervisor\b//'
+)SH";
+
 const std::vector<DecoyProgram> kPrograms = {
     {"firefox", kFirefox, false},
     {"google-chrome", kChrome, false},
@@ -92,6 +113,7 @@ const std::vector<DecoyProgram> kPrograms = {
     {"www-browser", "exec /usr/local/bin/firefox \"$@\"\n", false},
     {"sensible-browser", "exec /usr/local/bin/firefox \"$@\"\n", false},
     {"nvidia-smi", kNvidiaSmi, false},
+    {"systemd-detect-virt", kDetectVirt, false},
     {"curl", kCurl, true},
     {"wget", kWget, true},
     {"git", kGit, true},
@@ -100,19 +122,24 @@ const std::vector<DecoyProgram> kPrograms = {
     {"pip3", kPip, true},
 };
 
+void write_script(const fs::path& path, const std::string& body) {
+  std::ofstream out(path, std::ios::binary);
+  out << "#!/bin/sh\n" << body;
+  out.close();
+  if (!out) throw std::runtime_error("write " + path.string());
+  fs::permissions(path, fs::perms(0755));
+}
+
 }  // namespace
 
 void write_decoy_programs(const std::string& dir) {
   fs::create_directories(dir);
   for (const DecoyProgram& p : kPrograms) {
     if (p.only_if_missing && access((std::string("/usr/bin/") + p.name).c_str(), X_OK) == 0) continue;
-    const fs::path path = fs::path(dir) / p.name;
-    std::ofstream out(path, std::ios::binary);
-    out << "#!/bin/sh\n" << p.script;
-    out.close();
-    if (!out) throw std::runtime_error("write " + path.string());
-    fs::permissions(path, fs::perms(0755));
+    write_script(fs::path(dir) / p.name, p.script);
   }
+  write_script(fs::path(dir) / "lspci", lspci_script());  // the workstation's PCI devices
+  if (access("/usr/bin/lscpu", X_OK) == 0) write_script(fs::path(dir) / "lscpu", kLscpu);
 }
 
 }  // namespace modelvet::sandbox

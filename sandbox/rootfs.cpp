@@ -11,12 +11,15 @@
 
 #include <dirent.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <vector>
 
 #include <fmt/core.h>
 
 #include "sandbox/decoys.h"
+#include "sandbox/fake_net.h"
+#include "sandbox/hardware_bus.h"
 #include "sandbox/workstation.h"
 
 namespace modelvet::sandbox {
@@ -148,6 +151,15 @@ bool mount_workstation_programs(Steps& s, const RootfsPlan& plan, const std::str
   return s.mkdir(run_user, 0700) && (::chown(run_user.c_str(), plan.uid, plan.gid) == 0 || s.fail("chown " + run_user));
 }
 
+// The jail's NIC as the kernel made it (a virtual device) and where the workstation shows it:
+// under its PCI function, the I210 at 03:00.0. Only where the host's sysfs has a PCI root to
+// cover (hardware_bus.h) and the NIC exists.
+std::string kernel_nic_dir(const std::string& root) { return root + "/sys/devices/virtual/net/" + kJailNic; }
+std::string pci_nic_path() { return fmt::format("pci0000:00/{}/net/{}", kNicPciAddress, kJailNic); }
+bool nic_on_pci(const std::string& root) {
+  return fs::is_directory(root + "/sys/devices/pci0000:00") && fs::is_directory(kernel_nic_dir(root));
+}
+
 // /sys/class as a copy of the jail's own (its entries are symlinks into /sys/devices, which
 // stays the kernel's) on a read-only tmpfs, with the workstation's DMI in it: /sys/class/dmi/id
 // cannot be bind-mounted where the host has no DMI at all.
@@ -161,9 +173,16 @@ bool mount_sys_class(Steps& s, const RootfsPlan& plan, const std::string& root) 
     const std::string name = c.path().filename().string();
     if (name == "dmi") continue;
     dirs.push_back(name);
+    if (std::find(kReplacedDeviceClasses.begin(), kReplacedDeviceClasses.end(), name) != kReplacedDeviceClasses.end())
+      continue;  // the host's disks: the workstation's are added below
     std::error_code ec2;
-    for (const auto& e : fs::directory_iterator(c.path(), ec2))
-      if (e.is_symlink(ec2)) links.push_back({name + "/" + e.path().filename().string(), fs::read_symlink(e.path(), ec2).string()});
+    for (const auto& e : fs::directory_iterator(c.path(), ec2)) {
+      if (!e.is_symlink(ec2)) continue;
+      const std::string entry = e.path().filename().string();
+      std::string target = fs::read_symlink(e.path(), ec2).string();
+      if (name == "net" && entry == kJailNic && nic_on_pci(root)) target = "../../devices/" + pci_nic_path();
+      links.push_back({name + "/" + entry, target});
+    }
   }
   if (ec) return s.fail("list " + cls);
   if (!s.mount("tmpfs", cls, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,mode=0755")) return false;
@@ -171,15 +190,73 @@ bool mount_sys_class(Steps& s, const RootfsPlan& plan, const std::string& root) 
     if (!s.mkdir(cls + "/" + d)) return false;
   for (const auto& l : links)
     if (!s.symlink(l.target, cls + "/" + l.path)) return false;
+  for (const ClassLink& l : workstation_class_links())
+    if (!s.mkdir((fs::path(cls) / l.path).parent_path().string()) || !s.symlink(l.target, cls + "/" + l.path))
+      return false;
   if (!s.mkdir(cls + "/dmi")) return false;
   fs::copy(plan.staging + "/" + kStagedDmi, cls + "/dmi/id", fs::copy_options::recursive, ec);
   if (ec) return s.fail("copy dmi: " + ec.message());
   return s.mount("", cls, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
 }
 
-// The workstation's CPU name and GPU driver over the jail's /proc.
+// The workstation's PCI devices and disk over the host's (hardware_bus.h): its devices where
+// the kernel keeps PCI devices (as directories on the bus where a host has no PCI root), its
+// disk in /sys/block and /sys/dev/block, and no virtio device. Only paths the host's sysfs has
+// can be covered.
+bool mount_nic_on_pci(Steps& s, const RootfsPlan& plan, const std::string& root);
+
+bool mount_hardware_bus(Steps& s, const RootfsPlan& plan, const std::string& root) {
+  const std::string sys = root + "/sys", stage = plan.staging + "/";
+  const bool pci_root = fs::is_directory(sys + "/devices/pci0000:00");
+  if (pci_root && !s.bind_readonly(stage + kStagedPciDevices, sys + "/devices/pci0000:00")) return false;
+  if (nic_on_pci(root) && !mount_nic_on_pci(s, plan, root)) return false;
+  if (fs::is_directory(sys + "/bus/pci/devices") &&
+      !s.bind_readonly(stage + (pci_root ? kStagedPciLinks : kStagedPciDevices), sys + "/bus/pci/devices"))
+    return false;
+  if (fs::is_directory(sys + "/block") && !s.bind_readonly(stage + kStagedBlockLinks, sys + "/block")) return false;
+  if (fs::is_directory(sys + "/dev/block") && !s.bind_readonly(stage + kStagedDevBlock, sys + "/dev/block"))
+    return false;
+  for (const char* bus : {"/bus/virtio/devices", "/bus/virtio/drivers"})
+    if (fs::is_directory(sys + bus) &&
+        !s.mount("tmpfs", sys + bus, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0755"))
+      return false;
+  return true;
+}
+
+// The NIC's directory under its PCI function: the kernel's attributes of the live device, each
+// bound from its own directory onto a placeholder in staging (statistics, carrier and address
+// stay live), plus the `device` link a physical NIC has and a virtual one lacks.
+bool mount_nic_on_pci(Steps& s, const RootfsPlan& plan, const std::string& root) {
+  const std::string kernel = kernel_nic_dir(root);
+  const fs::path staged = fs::path(plan.staging) / kStagedPciDevices / kNicPciAddress / "net" / kJailNic;
+  const std::string shown = root + "/sys/devices/" + pci_nic_path();
+  std::vector<std::string> bound;
+  std::error_code ec;
+  if (!s.mkdir(staged.string())) return false;
+  for (const auto& e : fs::directory_iterator(kernel, ec)) {
+    const std::string name = e.path().filename().string();
+    std::error_code ec2;
+    if (e.is_symlink(ec2)) {  // subsystem: one directory deeper than the kernel's
+      if (!s.symlink("../" + fs::read_symlink(e.path(), ec2).string(), (staged / name).string())) return false;
+    } else if (e.is_directory(ec2) ? s.mkdir((staged / name).string()) : s.touch((staged / name).string())) {
+      bound.push_back(name);
+    } else {
+      return false;
+    }
+  }
+  if (ec) return s.fail("list " + kernel + ": " + ec.message());
+  if (!s.symlink("../../../" + std::string(kNicPciAddress), (staged / "device").string())) return false;
+  for (const std::string& name : bound)
+    if (!s.mount(kernel + "/" + name, shown + "/" + name, nullptr, MS_BIND | MS_REC)) return false;
+  return true;
+}
+
+// The workstation's CPU name, disk and GPU driver over the jail's /proc.
 bool mount_proc_identity(Steps& s, const RootfsPlan& plan, const std::string& root) {
-  if (!s.bind_readonly(plan.staging + "/" + kStagedCpuinfo, root + "/proc/cpuinfo")) return false;
+  if (!s.bind_readonly(plan.staging + "/" + kStagedCpuinfo, root + "/proc/cpuinfo") ||
+      !s.bind_readonly(plan.staging + "/" + kStagedPartitions, root + "/proc/partitions") ||
+      !s.bind_readonly(plan.staging + "/" + kStagedDiskstats, root + "/proc/diskstats"))
+    return false;
   return !fs::is_directory(root + "/proc/driver") ||
          s.bind_readonly(plan.staging + "/" + kStagedProcDriver, root + "/proc/driver");
 }
@@ -191,7 +268,7 @@ bool mount_kernel_views(Steps& s, const RootfsPlan& plan, const std::string& roo
     return false;
   return s.mkdir(root + "/sys") &&
          s.mount("sysfs", root + "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC) &&
-         mount_sys_class(s, plan, root) && mount_proc_identity(s, plan, root);
+         mount_sys_class(s, plan, root) && mount_hardware_bus(s, plan, root) && mount_proc_identity(s, plan, root);
 }
 
 // /dev: the few character devices a Python program needs, and a small /dev/shm.
@@ -275,9 +352,10 @@ bool enter_rootfs(const RootfsPlan& plan, std::string* error) {
   // Nothing mounted here may propagate back to the host.
   if (!s.mount("", "/", nullptr, MS_REC | MS_PRIVATE)) return false;
   // The root's size is what `df /` and statvfs("/") report (a 16 MiB root said "sandbox" to
-  // pafish's disk-size check): a 512 GB disk's. A tmpfs allocates only what is written, and the
-  // root is read-only before anything of the sample runs.
-  if (!s.mkdir(root) || !s.mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=468g,mode=0755"))
+  // pafish's disk-size check): the ext4 root partition of the workstation's 500 GB disk
+  // (hardware_bus.cpp). A tmpfs allocates only what is written, and the root is read-only
+  // before anything of the sample runs.
+  if (!s.mkdir(root) || !s.mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=457g,mode=0755"))
     return false;
   return mount_system(s, plan, root) && mount_workstation_programs(s, plan, root) &&
          mount_kernel_views(s, plan, root) && mount_dev(s, root) &&

@@ -1,8 +1,6 @@
 // The decoy workstation's generated identity (see workstation.h).
 #include "sandbox/workstation.h"
 
-#include <sys/random.h>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -12,6 +10,8 @@
 
 #include "sandbox/decoy_programs.h"
 #include "sandbox/decoys.h"
+#include "sandbox/hardware_bus.h"
+#include "sandbox/staged_file.h"
 
 namespace modelvet::sandbox {
 namespace fs = std::filesystem;
@@ -22,23 +22,6 @@ constexpr const char* kCpuModel = "Intel(R) Xeon(R) W-2245 CPU @ 3.90GHz";
 constexpr const char* kNvidiaVersion =
     "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.183.01  Sun May 12 19:39:15 UTC 2024\n"
     "GCC version:  gcc version 12.2.0 (Debian 12.2.0-14) \n";
-
-std::string random_chars(size_t n, const char* alphabet) {
-  std::string bytes(n, '\0'), out(n, '0');
-  if (getrandom(bytes.data(), n, 0) != static_cast<ssize_t>(n)) throw std::runtime_error("getrandom");
-  size_t len = std::char_traits<char>::length(alphabet);
-  for (size_t i = 0; i < n; ++i) out[i] = alphabet[static_cast<unsigned char>(bytes[i]) % len];
-  return out;
-}
-
-void write_file(const fs::path& path, const std::string& text, fs::perms perms = fs::perms(0444)) {
-  fs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  out.close();
-  if (!out) throw std::runtime_error("write " + path.string());
-  fs::permissions(path, perms);
-}
 
 // /sys/class/dmi/id as the kernel shows it: serials and the UUID readable by root only.
 void write_dmi(const fs::path& dir) {
@@ -56,12 +39,12 @@ void write_dmi(const fs::path& dir) {
       {"modalias", "dmi:bvnDellInc.:bvr2.30.0:bd03/15/2024:br2.30:svnDellInc.:pnPrecision7920Tower:pvr:"
                    "rvnDellInc.:rn060K5C:rvrA03:cvnDellInc.:ct7:cvr:sku073A:"},
   };
-  for (const auto& [name, value] : public_fields) write_file(dir / name, value + "\n");
+  for (const auto& [name, value] : public_fields) write_staged_file(dir / name, value + "\n");
   for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
            {"product_serial", service_tag}, {"product_uuid", uuid}, {"board_serial", "/" + service_tag + "/CNFCW0041F00RT/"},
            {"chassis_serial", service_tag}})
-    write_file(dir / name, value + "\n", fs::perms(0400));
-  write_file(dir / "uevent", "MODALIAS=dmi:bvnDellInc.:bvr2.30.0:svnDellInc.:pnPrecision7920Tower:\n", fs::perms(0644));
+    write_staged_file(dir / name, value + "\n", fs::perms(0400));
+  write_staged_file(dir / "uevent", "MODALIAS=dmi:bvnDellInc.:bvr2.30.0:svnDellInc.:pnPrecision7920Tower:\n", fs::perms(0644));
 }
 
 // The host's own /proc/cpuinfo (so the processor count agrees with sched_getaffinity, nproc and
@@ -78,16 +61,16 @@ void write_cpuinfo(const fs::path& path) {
     }
     out << line << "\n";
   }
-  write_file(path, out.str());
+  write_staged_file(path, out.str());
 }
 
 void write_nvidia_driver(const fs::path& dir) {
-  write_file(dir / "nvidia/version", kNvidiaVersion);
-  write_file(dir / "nvidia/gpus/0000:65:00.0/information",
+  write_staged_file(dir / "nvidia/version", kNvidiaVersion);
+  write_staged_file(dir / "nvidia/gpus/0000:65:00.0/information",
              "Model: \t\t NVIDIA RTX A6000\nIRQ:   \t\t 156\nGPU UUID: \t GPU-5b1e7c2a-93d4-4f0e-b8a6-2c7d91e04f3b\n"
              "Video BIOS: \t 94.02.5c.00.03\nBus Type: \t PCIe\nDMA Size: \t 47 bits\nDMA Mask: \t 0x7fffffffffff\n"
              "Bus Location: \t 0000:65:00.0\nDevice Minor: \t 0\nGPU Excluded:\t No\n");
-  write_file(dir / "nvidia/params", "ResmanDebugLevel: 4294967295\nEnableMSI: 1\n");
+  write_staged_file(dir / "nvidia/params", "ResmanDebugLevel: 4294967295\nEnableMSI: 1\n");
 }
 
 }  // namespace
@@ -97,6 +80,7 @@ void write_machine_identity(const std::string& staging_dir) {
   write_dmi(stage / kStagedDmi);
   write_cpuinfo(stage / kStagedCpuinfo);
   write_nvidia_driver(stage / kStagedProcDriver);
+  write_hardware_bus(staging_dir);
   write_decoy_programs((stage / kStagedPrograms).string());
 }
 

@@ -283,6 +283,23 @@ TEST(PolicyEngine, EvasionProbesAreSuspicious) {
   EXPECT_EQ(probes, 4) << rules_of(v);
 }
 
+TEST(PolicyEngine, VirtualisationDetectorsAreEvasion) {
+  for (const char* tool : {"/usr/local/bin/systemd-detect-virt", "/usr/bin/systemd-detect-virt", "/usr/sbin/dmidecode",
+                           "/usr/sbin/virt-what"}) {
+    SCOPED_TRACE(tool);
+    Trace t;
+    t.kernel("exec", {{"filename", tool}, {"argv", {tool, "-q"}}, {"ppid", testing::kHarnessPid}}, 4300).load_ok();
+    Verdict v = run(t);
+    int found = 0;
+    for (const auto& f : v.findings)
+      found += f.rule == "evasion.virt_detect_tool" && f.severity == "suspicious" && f.attack == "T1497.001";
+    EXPECT_EQ(found, 1) << rules_of(v);
+  }
+  Trace lspci;  // a hardware listing is no such tool
+  lspci.kernel("exec", {{"filename", "/usr/bin/lspci"}, {"argv", {"lspci"}}, {"ppid", testing::kHarnessPid}}, 4300).load_ok();
+  for (const auto& f : run(lspci).findings) EXPECT_NE(f.rule, "evasion.virt_detect_tool");
+}
+
 TEST(PolicyEngine, DynamicCodeWithNoEffectIsSuspicious) {
   Trace t;
   t.python("call", {{"callable", "builtins.exec"}, {"args", "'x = 1 + 1'"}, {"origin", "pickle REDUCE @ offset 57"}})

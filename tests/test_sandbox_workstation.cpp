@@ -223,6 +223,74 @@ print(json.dumps({'vendor': r('/sys/class/dmi/id/sys_vendor').strip(), 'product'
   EXPECT_NE(hw["net_class"].dump().find("lo"), std::string::npos);
 }
 
+// The buses: sysfs's PCI devices and lspci are one list with the GPU the driver names, the disk
+// is the same NVMe in /sys/block, /sys/dev/block and /proc/partitions, no hypervisor is named.
+TEST(Workstation, BusesShowTheWorkstationsDevices) {
+  JailOutcome out;
+  auto hw = probe_with_python(R"PY(
+import os, json, subprocess, socket, fcntl, struct
+r = lambda p: open(p).read().strip()
+pci = {d: [r(f'/sys/bus/pci/devices/{d}/{f}') for f in ('vendor', 'device', 'class')] for d in os.listdir('/sys/bus/pci/devices')}
+config = open('/sys/bus/pci/devices/0000:65:00.0/config', 'rb').read()
+run = lambda *a: subprocess.run(list(a), capture_output=True, text=True, timeout=10)
+virt = run('systemd-detect-virt')
+print(json.dumps({'pci': pci, 'config_ids': config[:4].hex(), 'gpu_link': os.path.realpath('/sys/bus/pci/devices/0000:65:00.0'),
+  'lspci_n': run('lspci', '-n').stdout.splitlines(), 'lspci': run('lspci').stdout,
+  'gpus': os.listdir('/proc/driver/nvidia/gpus'),
+  'partitions': [l.split()[3] for l in open('/proc/partitions').read().splitlines()[2:] if l.strip()],
+  'block': os.listdir('/sys/block'), 'class_block': sorted(os.listdir('/sys/class/block')),
+  'dev_block': sorted(os.listdir('/sys/dev/block')),
+  'model': r('/sys/block/nvme0n1/device/model'), 'disk_sectors': int(r('/sys/block/nvme0n1/size')),
+  'root_part_sectors': int(r('/sys/class/block/nvme0n1p2/size')),
+  'root_bytes': os.statvfs('/').f_blocks * os.statvfs('/').f_frsize,
+  'virtio': os.listdir('/sys/bus/virtio/devices') if os.path.isdir('/sys/bus/virtio/devices') else [],
+  'virt': [virt.stdout.strip(), virt.returncode], 'lscpu': run('lscpu').stdout,
+  'nic_link': os.readlink('/sys/class/net/enp3s0'), 'nic_device': os.path.realpath('/sys/class/net/enp3s0/device'),
+  'nic_subsystem': os.path.realpath('/sys/class/net/enp3s0/subsystem'),
+  'nic_address': r('/sys/class/net/enp3s0/address'), 'nic_rx': r('/sys/class/net/enp3s0/statistics/rx_packets'),
+  'nic_ifindex': int(r('/sys/class/net/enp3s0/ifindex')), 'ifindex': socket.if_nametoindex('enp3s0'),
+  'hwaddr': fcntl.ioctl(socket.socket(), 0x8927, struct.pack('256s', b'enp3s0'))[18:24].hex(':')}))
+)PY", &out);
+  ASSERT_TRUE(hw.is_object()) << out.output;
+  std::set<std::string> sysfs_ids, lspci_ids;
+  for (const auto& [address, ids] : hw["pci"].items()) {
+    EXPECT_NE(ids[0], "0x1af4") << address << ": a virtio device";
+    // "0000:65:00.0" with ["0x10de", "0x2230", "0x030000"] is lspci -n's "65:00.0 0300: 10de:2230".
+    sysfs_ids.insert(fmt::format("{} {}: {}:{}", address.substr(5), ids[2].get<std::string>().substr(2, 4),
+                                 ids[0].get<std::string>().substr(2), ids[1].get<std::string>().substr(2)));
+  }
+  for (const auto& line : hw["lspci_n"]) lspci_ids.insert(line.get<std::string>().substr(0, line.get<std::string>().find(" (rev")));
+  EXPECT_EQ(sysfs_ids, lspci_ids);
+  EXPECT_GE(sysfs_ids.size(), 6u);
+  EXPECT_EQ(hw["config_ids"], "de103022") << "config space starts with the vendor and device ids";
+  EXPECT_EQ(hw["gpu_link"], "/sys/devices/pci0000:00/0000:65:00.0");
+  EXPECT_EQ(hw["gpus"], nlohmann::json::array({"0000:65:00.0"}));
+  EXPECT_TRUE(hw["pci"].contains("0000:65:00.0"));
+  EXPECT_NE(hw["lspci"].get<std::string>().find("65:00.0 VGA compatible controller: NVIDIA Corporation GA102GL [RTX A6000]"),
+            std::string::npos);
+  EXPECT_EQ(hw["partitions"], nlohmann::json::array({"nvme0n1", "nvme0n1p1", "nvme0n1p2"}));
+  EXPECT_EQ(hw["block"], nlohmann::json::array({"nvme0n1"}));
+  EXPECT_EQ(hw["class_block"], nlohmann::json::array({"nvme0n1", "nvme0n1p1", "nvme0n1p2"}));
+  EXPECT_EQ(hw["dev_block"], nlohmann::json::array({"259:0", "259:1", "259:2"}));
+  EXPECT_EQ(hw["model"], "Samsung SSD 980 PRO 500GB");
+  EXPECT_LE(hw["root_bytes"].get<uint64_t>(), hw["root_part_sectors"].get<uint64_t>() * 512) << "/ larger than its partition";
+  EXPECT_GE(hw["root_bytes"].get<uint64_t>(), hw["root_part_sectors"].get<uint64_t>() * 512 / 100 * 95);
+  EXPECT_LT(hw["root_part_sectors"].get<uint64_t>(), hw["disk_sectors"].get<uint64_t>());
+  EXPECT_EQ(hw["virtio"], nlohmann::json::array());
+  EXPECT_EQ(hw["virt"], nlohmann::json::array({"none", 1}));
+  const std::string lscpu = hw["lscpu"];
+  EXPECT_NE(lscpu.find("Xeon(R) W-2245"), std::string::npos) << lscpu;
+  EXPECT_EQ(lscpu.find("ypervisor"), std::string::npos) << lscpu;
+  // The NIC is the I210's, with the kernel's live attributes.
+  EXPECT_EQ(hw["nic_link"], "../../devices/pci0000:00/0000:03:00.0/net/enp3s0");
+  EXPECT_EQ(hw["nic_device"], "/sys/devices/pci0000:00/0000:03:00.0");
+  EXPECT_EQ(hw["nic_subsystem"], "/sys/class/net");
+  EXPECT_EQ(hw["pci"]["0000:03:00.0"][0], "0x8086");
+  EXPECT_EQ(hw["nic_address"], hw["hwaddr"]);
+  EXPECT_EQ(hw["nic_ifindex"], hw["ifindex"]);
+  EXPECT_FALSE(hw["nic_rx"].get<std::string>().empty());
+}
+
 TEST(Workstation, HomeIsLivedInAndProgramsAreOnPath) {
   JailOutcome out;
   auto home = probe_with_python(R"PY(
@@ -255,7 +323,7 @@ print(json.dumps({'history': len(open(os.path.join(h, '.bash_history')).read().s
   for (const auto& e : fs::directory_iterator("/usr/local/bin", ec)) {
     const std::string name = e.path().filename().string();
     bool decoy = name == "firefox" || name == "google-chrome" || name == "xdg-open" || name.find("browser") != std::string::npos ||
-                 name == "nvidia-smi";
+                 name == "nvidia-smi" || name == "lspci" || name == "lscpu" || name == "systemd-detect-virt";
     if (!decoy) EXPECT_EQ(home["local_bin"].dump().find("\"" + name + "\""), std::string::npos) << "host's " << name;
   }
 }
