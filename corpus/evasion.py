@@ -275,6 +275,22 @@ PROBES = [
     ("no-guest-tools", "filesystem", "no VM guest tools installed (VBoxService, vmtoolsd, qemu-ga, xe-daemon)",
      "tools = ('VBoxService', 'VBoxClient', 'vmtoolsd', 'vmware-toolbox-cmd', 'qemu-ga', 'xe-daemon', 'prl_tools_service')\n"
      "return not any(os.path.exists(os.path.join(d, t)) for d in ('/usr/bin', '/usr/sbin', '/usr/local/bin') for t in tools)"),
+    ("fhs-root", "filesystem", "/ holds a Debian root's directories: /boot with the running kernel's vmlinuz, lost+found, "
+     "media, mnt, srv, root",
+     "top = set(os.listdir('/'))\n"
+     "return ({'boot', 'lost+found', 'media', 'mnt', 'srv', 'root', 'var', 'usr'} <= top\n"
+     "        and os.path.exists('/boot/vmlinuz-' + os.uname().release))"),
+    ("dpkg-packages", "filesystem", "the package database lists at least 200 installed packages (a minimal sandbox image has "
+     "far fewer)",
+     "return _read('/var/lib/dpkg/status', 1 << 26).count('\\nPackage: ') >= 200"),
+    ("var-log-populated", "filesystem", "/var/log holds a desktop's logs (dpkg, apt, Xorg, wtmp)",
+     "logs = set(os.listdir('/var/log'))\n"
+     "return len(logs) >= 8 and {'dpkg.log', 'wtmp'} <= logs and any(l.startswith('Xorg') for l in logs)"),
+    ("etc-populated", "filesystem", "/etc has the entries of an installed system (at least 50: apt, systemd, X11, pam.d...)",
+     "return len(os.listdir('/etc')) >= 50 and {'apt', 'systemd', 'X11', 'pam.d', 'passwd', 'os-release'} <= set(os.listdir('/etc'))"),
+    ("open-file-limit", "filesystem", "the soft open-file limit is at least a desktop session's 1024",
+     "import resource\n"
+     "return resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 1024"),
     ("machine-id", "filesystem", "/etc/machine-id holds 32 hex digits",
      "return bool(re.fullmatch(r'[0-9a-f]{32}', _read('/etc/machine-id').strip()))"),
     ("os-release", "filesystem", "/etc/os-release names the distribution",

@@ -101,14 +101,29 @@ void write_machine_id(const fs::path& etc) {
 
 // Missing host files are skipped: a minimal host still gets a jail that starts.
 void copy_host_files(const fs::path& etc) {
-  for (const char* name : {"ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "protocols", "services",
-                           "python3", "python3.11", "mime.types", "os-release", "debian_version"}) {
+  for (const char* name : {"ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "protocols",
+                           "services", "python3", "python3.11", "mime.types", "os-release", "debian_version",
+                           "shells", "login.defs", "bash.bashrc", "profile", "inputrc", "issue", "issue.net",
+                           "host.conf", "ca-certificates.conf", "ssl/openssl.cnf"}) {
     std::error_code ec;
     fs::path src = fs::path("/etc") / name;
     if (!fs::exists(fs::symlink_status(src))) continue;
+    fs::create_directories((etc / name).parent_path(), ec);
     fs::copy(src, etc / name,
              fs::copy_options::recursive | fs::copy_options::copy_symlinks | fs::copy_options::overwrite_existing, ec);
   }
+}
+
+// The configuration directories a desktop's /etc has (empty here: their files would name the
+// host), so that /etc lists what a workstation's does. No CA store: the host's names its own
+// (this CI host's has a sandboxing egress CA).
+void write_etc_skeleton(const fs::path& etc) {
+  for (const char* dir : {"apt", "cron.d", "cron.daily", "cron.weekly", "default", "systemd", "X11", "xdg", "fonts",
+                          "security", "pam.d", "sudoers.d", "udev", "dbus-1", "NetworkManager", "init.d",
+                          "logrotate.d", "modprobe.d", "sysctl.d", "skel", "ssh", "gdm3", "pulse", "cups",
+                          "bluetooth", "sane.d", "polkit-1", "apparmor.d", "profile.d", "ssl/certs", "ssl/private", "opt",
+                          "gtk-3.0", "vim", "grub.d", "kernel", "network", "ppp", "rsyslog.d", "update-motd.d"})
+    fs::create_directories(etc / dir);
 }
 
 }  // namespace
@@ -121,6 +136,7 @@ void write_etc(const std::string& etc_dir, int uid) {
   // /etc/alternatives (hundreds of symlinks: /usr/bin/nc, awk, ... point into it) is bind-mounted
   // read-only by enter_rootfs instead: copying it cost ~0.2 s per jail. This is its mount point.
   fs::create_directories(etc / "alternatives");
+  write_etc_skeleton(etc);
   copy_host_files(etc);
 }
 

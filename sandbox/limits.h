@@ -10,7 +10,7 @@ struct Limits {
   uint64_t memory = 3ull << 30;          // cgroup memory limit (resident), where available
   uint64_t cpu_seconds = 60;             // RLIMIT_CPU
   uint64_t processes = 64;               // pids.max (v1 pids cgroup); RLIMIT_NPROC = this + 16 per jail uid
-  uint64_t open_files = 512;             // RLIMIT_NOFILE
+  uint64_t open_files = 1024;            // RLIMIT_NOFILE: a desktop session's soft limit
   uint64_t file_size = 256ull << 20;     // RLIMIT_FSIZE
   uint64_t scratch_bytes = 256ull << 20; // tmpfs size of /tmp
   uint64_t home_bytes = 64ull << 20;     // tmpfs size of the decoy home

@@ -7,6 +7,7 @@
 #include <sys/statvfs.h>
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <dirent.h>
@@ -125,6 +126,32 @@ bool mount_system(Steps& s, const RootfsPlan& plan, const std::string& root) {
     if (!s.symlink(std::string("usr/") + dir, root + "/" + dir)) return false;
   if (!s.mkdir(root + "/etc") || !s.bind_readonly(plan.staging + "/etc", root + "/etc")) return false;
   if (fs::is_directory("/etc/alternatives") && !s.bind_readonly("/etc/alternatives", root + "/etc/alternatives"))
+    return false;
+  return true;
+}
+
+// The rest of a Debian root: /boot with the running kernel's files, the empty mount points, the
+// state under /var (the package database, which describes the /usr the jail shows, and the
+// names of a desktop's logs) and /run. All on the root tmpfs, read-only once sealed; nothing of
+// the host but the dpkg database.
+bool make_file_hierarchy(Steps& s, const std::string& root) {
+  for (const char* dir : {"/media", "/mnt", "/srv", "/boot/grub", "/var/cache/apt", "/var/cache/fontconfig",
+                          "/var/lib/apt", "/var/lib/systemd", "/var/local", "/var/mail", "/var/opt", "/var/spool/cron",
+                          "/var/backups", "/var/log/apt", "/var/log/cups", "/var/log/journal", "/run/lock",
+                          "/run/systemd", "/run/dbus", "/run/udev"})
+    if (!s.mkdir(root + dir)) return false;
+  for (const char* dir : {"/root", "/lost+found", "/var/log/private"})
+    if (!s.mkdir(root + dir, 0700)) return false;
+  if (!s.symlink("../run", root + "/var/run") || !s.symlink("../run/lock", root + "/var/lock")) return false;
+  struct utsname uts {};
+  if (::uname(&uts) != 0) return s.fail("uname");
+  for (const char* kind : {"config-", "initrd.img-", "System.map-", "vmlinuz-"})
+    if (!s.touch(root + "/boot/" + kind + uts.release)) return false;
+  for (const char* log : {"dpkg.log", "alternatives.log", "Xorg.0.log", "Xorg.1.log", "fontconfig.log", "wtmp", "btmp",
+                          "lastlog", "faillog", "apt/history.log", "apt/term.log", "cups/access_log"})
+    if (!s.touch(root + "/var/log/" + log)) return false;
+  if (fs::is_directory("/var/lib/dpkg") &&
+      !(s.mkdir(root + "/var/lib/dpkg") && s.bind_readonly("/var/lib/dpkg", root + "/var/lib/dpkg")))
     return false;
   return true;
 }
@@ -359,7 +386,8 @@ bool enter_rootfs(const RootfsPlan& plan, std::string* error) {
     return false;
   return mount_system(s, plan, root) && mount_workstation_programs(s, plan, root) &&
          mount_kernel_views(s, plan, root) && mount_dev(s, root) &&
-         mount_scratch(s, plan, root) && mount_home(s, plan, root) && seal_and_pivot(s, root);
+         mount_scratch(s, plan, root) && make_file_hierarchy(s, root) && mount_home(s, plan, root) &&
+         seal_and_pivot(s, root);
 }
 
 }  // namespace modelvet::sandbox

@@ -291,6 +291,29 @@ print(json.dumps({'pci': pci, 'config_ids': config[:4].hex(), 'gpu_link': os.pat
   EXPECT_FALSE(hw["nic_rx"].get<std::string>().empty());
 }
 
+// The rest of the file system is a Debian root's: FHS directories, /boot for the running kernel,
+// the package database of the /usr it shows, logs, a populated /etc, a desktop's open-file limit.
+TEST(Workstation, FileSystemIsADebianRoot) {
+  JailOutcome out;
+  auto fsv = probe_with_python(R"PY(
+import os, json, resource
+status = open('/var/lib/dpkg/status').read() if os.path.exists('/var/lib/dpkg/status') else ''
+print(json.dumps({'root': sorted(os.listdir('/')), 'boot': sorted(os.listdir('/boot')), 'release': os.uname().release,
+  'packages': status.count('\nPackage: ') + status.startswith('Package: '), 'var_log': sorted(os.listdir('/var/log')),
+  'etc': len(os.listdir('/etc')), 'var_run': os.path.realpath('/var/run'),
+  'nofile': resource.getrlimit(resource.RLIMIT_NOFILE)[0]}))
+)PY", &out);
+  ASSERT_TRUE(fsv.is_object()) << out.output;
+  for (const char* dir : {"boot", "etc", "home", "lost+found", "media", "mnt", "opt", "root", "run", "srv", "usr", "var"})
+    EXPECT_NE(fsv["root"].dump().find(std::string("\"") + dir + "\""), std::string::npos) << dir;
+  EXPECT_NE(fsv["boot"].dump().find("vmlinuz-" + fsv["release"].get<std::string>()), std::string::npos) << fsv["boot"];
+  EXPECT_GE(fsv["packages"].get<int>(), 100);
+  EXPECT_NE(fsv["var_log"].dump().find("dpkg.log"), std::string::npos);
+  EXPECT_GE(fsv["etc"].get<int>(), 50);
+  EXPECT_EQ(fsv["var_run"], "/run");
+  EXPECT_GE(fsv["nofile"].get<int>(), 1024);
+}
+
 TEST(Workstation, HomeIsLivedInAndProgramsAreOnPath) {
   JailOutcome out;
   auto home = probe_with_python(R"PY(
