@@ -114,6 +114,7 @@ bool offsets(clockid_t clock) {
 int64_t skip_ns() { return g_clock ? g_clock->skip.load(std::memory_order_relaxed) : 0; }
 
 int64_t cap_ns() { return g_cap_ns; }
+int64_t readiness_cap_ns() { return std::max<int64_t>(g_cap_ns, 200000000); }
 
 int64_t now_ns(clockid_t clock) { return kernel_clock_ns(clock) + (offsets(clock) ? skip_ns() : 0); }
 

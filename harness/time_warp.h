@@ -42,6 +42,12 @@ bool active();
 bool offsets(clockid_t clock);  // true for the wall and elapsed clocks, false for CPU time
 int64_t skip_ns();
 int64_t cap_ns();
+// The real time a readiness wait on file descriptors (poll, select, epoll with fds) lasts before
+// its deadline is brought forward: longer than a sleep's cap, since what it waits for (a child's
+// output, the fake network's answer) is on its way and on a loaded machine takes more than a few
+// milliseconds; cut at the sleep cap, subprocess.run(timeout=10) and socket timeouts expired
+// before a 20 ms answer came.
+int64_t readiness_cap_ns();
 int64_t now_ns(clockid_t clock);  // virtual
 // The skip grows so that `deadline` (virtual, on `clock`) is now; counted as one accelerated wait.
 void advance_to(clockid_t clock, int64_t deadline);

@@ -68,15 +68,21 @@ void add_skip(timespec* ts, int64_t skip) {
 // A wait with a timeout (relative, ns) longer than the cap: wait the cap for real through `wait`
 // (which gets the real timeout in ns and returns true when it timed out), then, if it timed
 // out, the clock jumps to the deadline.
+// A readiness wait with descriptors waits longer for real (readiness_cap_ns) than a sleep.
 template <typename Wait>
-bool accelerated_wait(int64_t timeout_ns, Wait wait) {
+bool accelerated_wait(int64_t timeout_ns, Wait wait, int64_t real_cap_ns = w::cap_ns()) {
   const int64_t deadline = w::now_ns(CLOCK_MONOTONIC) + timeout_ns;
-  bool timed_out = wait(w::cap_ns());
+  bool timed_out = wait(real_cap_ns);
   if (timed_out) w::advance_to(CLOCK_MONOTONIC, deadline);
   return timed_out;
 }
 
-bool long_wait(int64_t timeout_ns) { return w::active() && timeout_ns > w::cap_ns(); }
+bool long_wait(int64_t timeout_ns, int64_t real_cap_ns = w::cap_ns()) {
+  return w::active() && timeout_ns > real_cap_ns;
+}
+
+// The real cap of a readiness wait: a select or poll without descriptors is a sleep.
+int64_t readiness_cap(bool has_fds) { return has_fds ? w::readiness_cap_ns() : w::cap_ns(); }
 
 // A realtime stamp the kernel wrote, as the sample's clock read then.
 void virtual_stamp(timespec* ts) { *ts = timespec_of(w::virtual_of_real_realtime(ns_of(*ts))); }
@@ -249,68 +255,75 @@ unsigned int sleep(unsigned int seconds) {
 // --- readiness waits -----------------------------------------------------------------------
 
 int select(int n, fd_set* r, fd_set* wr, fd_set* e, struct timeval* timeout) {
-  if (!timeout || !long_wait(ns_of(*timeout))) return REAL(select)(n, r, wr, e, timeout);
+  const int64_t cap = readiness_cap(n > 0 && (r || wr || e));
+  if (!timeout || !long_wait(ns_of(*timeout), cap)) return REAL(select)(n, r, wr, e, timeout);
   int rc = 0;
   const int64_t deadline = w::now_ns(CLOCK_MONOTONIC) + ns_of(*timeout);
   accelerated_wait(ns_of(*timeout), [&](int64_t real) {
     timeval t = timeval_of(real);
     rc = REAL(select)(n, r, wr, e, &t);
     return rc == 0;
-  });
+  }, cap);
   *timeout = timeval_of(deadline - w::now_ns(CLOCK_MONOTONIC));
   return rc;
 }
 
 int pselect(int n, fd_set* r, fd_set* wr, fd_set* e, const timespec* timeout, const sigset_t* mask) {
-  if (!timeout || !long_wait(ns_of(*timeout))) return REAL(pselect)(n, r, wr, e, timeout, mask);
+  const int64_t cap = readiness_cap(n > 0 && (r || wr || e));
+  if (!timeout || !long_wait(ns_of(*timeout), cap)) return REAL(pselect)(n, r, wr, e, timeout, mask);
   int rc = 0;
   accelerated_wait(ns_of(*timeout), [&](int64_t real) {
     timespec t = timespec_of(real);
     rc = REAL(pselect)(n, r, wr, e, &t, mask);
     return rc == 0;
-  });
+  }, cap);
   return rc;
 }
 
 int poll(struct pollfd* fds, nfds_t n, int timeout_ms) {
-  if (timeout_ms < 0 || !long_wait(int64_t(timeout_ms) * 1000000)) return REAL(poll)(fds, n, timeout_ms);
+  const int64_t cap = readiness_cap(n > 0);
+  if (timeout_ms < 0 || !long_wait(int64_t(timeout_ms) * 1000000, cap)) return REAL(poll)(fds, n, timeout_ms);
   int rc = 0;
   accelerated_wait(int64_t(timeout_ms) * 1000000, [&](int64_t real) {
     rc = REAL(poll)(fds, n, int(std::max<int64_t>(1, real / 1000000)));
     return rc == 0;
-  });
+  }, cap);
   return rc;
 }
 
 int ppoll(struct pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* mask) {
-  if (!timeout || !long_wait(ns_of(*timeout))) return REAL(ppoll)(fds, n, timeout, mask);
+  const int64_t cap = readiness_cap(n > 0);
+  if (!timeout || !long_wait(ns_of(*timeout), cap)) return REAL(ppoll)(fds, n, timeout, mask);
   int rc = 0;
   accelerated_wait(ns_of(*timeout), [&](int64_t real) {
     timespec t = timespec_of(real);
     rc = REAL(ppoll)(fds, n, &t, mask);
     return rc == 0;
-  });
+  }, cap);
   return rc;
 }
 
 int epoll_wait(int epfd, struct epoll_event* events, int max, int timeout_ms) {
-  if (timeout_ms < 0 || !long_wait(int64_t(timeout_ms) * 1000000)) return REAL(epoll_wait)(epfd, events, max, timeout_ms);
+  const int64_t cap = readiness_cap(true);
+  if (timeout_ms < 0 || !long_wait(int64_t(timeout_ms) * 1000000, cap))
+    return REAL(epoll_wait)(epfd, events, max, timeout_ms);
   int rc = 0;
   accelerated_wait(int64_t(timeout_ms) * 1000000, [&](int64_t real) {
     rc = REAL(epoll_wait)(epfd, events, max, int(std::max<int64_t>(1, real / 1000000)));
     return rc == 0;
-  });
+  }, cap);
   return rc;
 }
 
 int epoll_pwait(int epfd, struct epoll_event* events, int max, int timeout_ms, const sigset_t* mask) {
-  if (timeout_ms < 0 || !long_wait(int64_t(timeout_ms) * 1000000))
+  const int64_t cap = readiness_cap(true);
+  if (timeout_ms < 0 || !long_wait(int64_t(timeout_ms) * 1000000, cap))
     return REAL(epoll_pwait)(epfd, events, max, timeout_ms, mask);
   int rc = 0;
   accelerated_wait(int64_t(timeout_ms) * 1000000, [&](int64_t real) {
     rc = REAL(epoll_pwait)(epfd, events, max, int(std::max<int64_t>(1, real / 1000000)), mask);
     return rc == 0;
-  });
+  }, cap);
   return rc;
 }
 

@@ -83,6 +83,21 @@ class Stamps:
 with open(path("stamps.pkl"), "wb") as f:
     pickle.dump(Stamps(), f)
 
+# A child that answers after 50 ms of real time (exec'd programs run on the real clock), read with
+# a 10 s timeout: the poll on its pipe must outlast the 5 ms sleep cap. Harmless: sh, sleep, echo.
+answer_code = """
+import subprocess
+try:
+    out = subprocess.run(['/bin/sh', '-c', 'sleep 0.05; echo ready'], capture_output=True, text=True, timeout=10).stdout.strip()
+except subprocess.TimeoutExpired:
+    out = 'timed out'
+compile('1', '<child %s>' % out, 'eval')
+"""
+class Answer:
+    def __reduce__(self): return (exec, (answer_code,))
+with open(path("answer.pkl"), "wb") as f:
+    pickle.dump(Answer(), f)
+
 import collections, json, pickletools
 framed = pickle.dumps([collections.OrderedDict(a=1), collections.Counter("ab")], protocol=4)
 with open(path("framed.pkl"), "wb") as f:
@@ -376,6 +391,17 @@ TEST_F(HarnessLoaders, FileTimestampsWrittenRightAfterASkipReadBackOnTheWarpedCl
     if (a["event"] == "compile" && a["args"].get<std::string>().find("<mtimes ") != std::string::npos)
       agreed = a["args"].get<std::string>();
   EXPECT_NE(agreed.find("<mtimes 200/200>"), std::string::npos) << agreed;
+}
+
+TEST_F(HarnessLoaders, ReadinessWaitsOutlastTheSleepCap) {
+  HarnessRun r = harness("answer.pkl", "pickle");
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.load()["status"], "ok") << r.load().dump();
+  std::string said;
+  for (const auto& a : r.of_kind("audit"))
+    if (a["event"] == "compile" && a["args"].get<std::string>().find("<child ") != std::string::npos)
+      said = a["args"].get<std::string>();
+  EXPECT_NE(said.find("<child ready>"), std::string::npos) << said;
 }
 
 TEST_F(HarnessLoaders, TimersFireEarlyUnderTheTimeWarp) {
