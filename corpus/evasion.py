@@ -288,6 +288,9 @@ PROBES = [
      "return len(logs) >= 8 and {'dpkg.log', 'wtmp'} <= logs and any(l.startswith('Xorg') for l in logs)"),
     ("etc-populated", "filesystem", "/etc has the entries of an installed system (at least 50: apt, systemd, X11, pam.d...)",
      "return len(os.listdir('/etc')) >= 50 and {'apt', 'systemd', 'X11', 'pam.d', 'passwd', 'os-release'} <= set(os.listdir('/etc'))"),
+    ("ca-store", "filesystem", "Python's default TLS context trusts the distribution's CA certificates (at least 100)",
+     "import ssl\n"
+     "return ssl.create_default_context().cert_store_stats()['x509_ca'] >= 100"),
     ("open-file-limit", "filesystem", "the soft open-file limit is at least a desktop session's 1024",
      "import resource\n"
      "return resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 1024"),

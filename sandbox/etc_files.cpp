@@ -115,8 +115,10 @@ void copy_host_files(const fs::path& etc) {
 }
 
 // The configuration directories a desktop's /etc has (empty here: their files would name the
-// host), so that /etc lists what a workstation's does. No CA store: the host's names its own
-// (this CI host's has a sandboxing egress CA).
+// host), so that /etc lists what a workstation's does. The CA store is the Mozilla set as
+// update-ca-certificates lays it out (a link per certificate into /usr/share/ca-certificates, and
+// the bundle's mount point), not the host's, which names the host's own CAs (this CI host's has
+// a sandboxing egress CA).
 void write_etc_skeleton(const fs::path& etc) {
   for (const char* dir : {"apt", "cron.d", "cron.daily", "cron.weekly", "default", "systemd", "X11", "xdg", "fonts",
                           "security", "pam.d", "sudoers.d", "udev", "dbus-1", "NetworkManager", "init.d",
@@ -124,6 +126,13 @@ void write_etc_skeleton(const fs::path& etc) {
                           "bluetooth", "sane.d", "polkit-1", "apparmor.d", "profile.d", "ssl/certs", "ssl/private", "opt",
                           "gtk-3.0", "vim", "grub.d", "kernel", "network", "ppp", "rsyslog.d", "update-motd.d"})
     fs::create_directories(etc / dir);
+  std::error_code ec;
+  for (const auto& cert : fs::directory_iterator("/usr/share/ca-certificates/mozilla", ec)) {
+    const std::string name = cert.path().stem().string() + ".pem";
+    std::error_code ignored;
+    fs::create_symlink(cert.path(), etc / "ssl/certs" / name, ignored);
+  }
+  if (fs::is_regular_file(kCaBundleSource, ec)) std::ofstream(etc / "ssl/certs/ca-certificates.crt");
 }
 
 }  // namespace

@@ -8,4 +8,9 @@ namespace modelvet::sandbox {
 // the jail user `uid`. Throws std::filesystem::filesystem_error when a directory cannot be made.
 void write_etc(const std::string& etc_dir, int uid);
 
+// The CA bundle shown as /etc/ssl/certs/ca-certificates.crt (bound read-only by rootfs.cpp):
+// the Mozilla set a Debian package ships, not the host's own store, which names the host's CAs.
+inline constexpr const char* kCaBundleSource = "/usr/lib/python3/dist-packages/certifi/cacert.pem";
+inline constexpr const char* kCaBundlePath = "/etc/ssl/certs/ca-certificates.crt";
+
 }  // namespace modelvet::sandbox

@@ -19,6 +19,7 @@
 #include <fmt/core.h>
 
 #include "sandbox/decoys.h"
+#include "sandbox/etc_files.h"
 #include "sandbox/fake_net.h"
 #include "sandbox/hardware_bus.h"
 #include "sandbox/workstation.h"
@@ -127,6 +128,7 @@ bool mount_system(Steps& s, const RootfsPlan& plan, const std::string& root) {
   if (!s.mkdir(root + "/etc") || !s.bind_readonly(plan.staging + "/etc", root + "/etc")) return false;
   if (fs::is_directory("/etc/alternatives") && !s.bind_readonly("/etc/alternatives", root + "/etc/alternatives"))
     return false;
+  if (fs::exists(root + kCaBundlePath) && !s.bind_readonly(kCaBundleSource, root + kCaBundlePath)) return false;
   return true;
 }
 

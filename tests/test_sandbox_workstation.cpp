@@ -292,16 +292,18 @@ print(json.dumps({'pci': pci, 'config_ids': config[:4].hex(), 'gpu_link': os.pat
 }
 
 // The rest of the file system is a Debian root's: FHS directories, /boot for the running kernel,
-// the package database of the /usr it shows, logs, a populated /etc, a desktop's open-file limit.
+// the package database of the /usr it shows, logs, a populated /etc with a CA store, a desktop's
+// open-file limit.
 TEST(Workstation, FileSystemIsADebianRoot) {
   JailOutcome out;
   auto fsv = probe_with_python(R"PY(
-import os, json, resource
+import os, json, resource, ssl
 status = open('/var/lib/dpkg/status').read() if os.path.exists('/var/lib/dpkg/status') else ''
 print(json.dumps({'root': sorted(os.listdir('/')), 'boot': sorted(os.listdir('/boot')), 'release': os.uname().release,
   'packages': status.count('\nPackage: ') + status.startswith('Package: '), 'var_log': sorted(os.listdir('/var/log')),
   'etc': len(os.listdir('/etc')), 'var_run': os.path.realpath('/var/run'),
-  'nofile': resource.getrlimit(resource.RLIMIT_NOFILE)[0]}))
+  'nofile': resource.getrlimit(resource.RLIMIT_NOFILE)[0], 'cas': ssl.create_default_context().cert_store_stats()['x509_ca'],
+  'ca_links': len([f for f in os.listdir('/etc/ssl/certs') if f.endswith('.pem')])}))
 )PY", &out);
   ASSERT_TRUE(fsv.is_object()) << out.output;
   for (const char* dir : {"boot", "etc", "home", "lost+found", "media", "mnt", "opt", "root", "run", "srv", "usr", "var"})
@@ -312,6 +314,8 @@ print(json.dumps({'root': sorted(os.listdir('/')), 'boot': sorted(os.listdir('/b
   EXPECT_GE(fsv["etc"].get<int>(), 50);
   EXPECT_EQ(fsv["var_run"], "/run");
   EXPECT_GE(fsv["nofile"].get<int>(), 1024);
+  EXPECT_GE(fsv["cas"].get<int>(), 100) << "Python's default TLS context has no trust store";
+  EXPECT_GE(fsv["ca_links"].get<int>(), 100);
 }
 
 TEST(Workstation, HomeIsLivedInAndProgramsAreOnPath) {
