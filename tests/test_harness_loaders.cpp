@@ -382,14 +382,20 @@ TEST_F(HarnessLoaders, SleepsAreAcceleratedAndSaidSo) {
   EXPECT_GE(shutdown["time_warp"]["skipped_ms"].get<int>(), 29000);
 }
 
+// What a fixture's code reported as compile('1', '<tag ...>', 'eval'): the audited args, or "".
+std::string reported(const HarnessRun& r, const std::string& tag) {
+  std::string said;
+  for (const auto& a : r.of_kind("audit"))
+    if (a["event"] == "compile" && a["args"].get<std::string>().find("<" + tag + " ") != std::string::npos)
+      said = a["args"].get<std::string>();
+  return said;
+}
+
 TEST_F(HarnessLoaders, FileTimestampsWrittenRightAfterASkipReadBackOnTheWarpedClock) {
   HarnessRun r = harness("stamps.pkl", "pickle");
   ASSERT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.load()["status"], "ok") << r.load().dump();
-  std::string agreed;
-  for (const auto& a : r.of_kind("audit"))
-    if (a["event"] == "compile" && a["args"].get<std::string>().find("<mtimes ") != std::string::npos)
-      agreed = a["args"].get<std::string>();
+  const std::string agreed = reported(r, "mtimes");
   EXPECT_NE(agreed.find("<mtimes 200/200>"), std::string::npos) << agreed;
 }
 
@@ -397,10 +403,7 @@ TEST_F(HarnessLoaders, ReadinessWaitsOutlastTheSleepCap) {
   HarnessRun r = harness("answer.pkl", "pickle");
   ASSERT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.load()["status"], "ok") << r.load().dump();
-  std::string said;
-  for (const auto& a : r.of_kind("audit"))
-    if (a["event"] == "compile" && a["args"].get<std::string>().find("<child ") != std::string::npos)
-      said = a["args"].get<std::string>();
+  const std::string said = reported(r, "child");
   EXPECT_NE(said.find("<child ready>"), std::string::npos) << said;
 }
 
