@@ -4,11 +4,11 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "sandbox/hardware_bus.h"
+#include "sandbox/staged_file.h"
 
 namespace modelvet::sandbox {
 namespace fs = std::filesystem;
@@ -123,11 +123,7 @@ const std::vector<DecoyProgram> kPrograms = {
 };
 
 void write_script(const fs::path& path, const std::string& body) {
-  std::ofstream out(path, std::ios::binary);
-  out << "#!/bin/sh\n" << body;
-  out.close();
-  if (!out) throw std::runtime_error("write " + path.string());
-  fs::permissions(path, fs::perms(0755));
+  write_staged_file(path, "#!/bin/sh\n" + body, fs::perms(0755));
 }
 
 }  // namespace

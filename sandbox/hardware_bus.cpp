@@ -68,8 +68,12 @@ constexpr uint64_t kDiskSectors = 976773168;
 struct Partition {
   int number;
   uint64_t start, sectors;
+  const char* io;  // its /proc/diskstats counters after the name
 };
-constexpr Partition kPartitions[] = {{1, 2048, 1048576}, {2, 1050624, 975720448}};
+constexpr Partition kPartitions[] = {
+    {1, 2048, 1048576, "1200 0 9600 210 2 0 16 1 0 300 400 0 0 0 0 0 0"},  // EFI: read at boot
+    {2, 1050624, 975720448, "1831200 0 126609600 298210 5123002 0 281234016 6123001 0 4320300 6789400 0 0 0 0 0 0"},
+};
 constexpr int kNvmeMajor = 259;  // blkext: NVMe namespaces and their partitions
 
 std::string hex16(uint16_t v) { return fmt::format("0x{:04x}\n", v); }
@@ -163,11 +167,7 @@ void write_nvme_disk(const fs::path& pci_devices, const fs::path& machine) {
     write_staged_link(machine / "dev-block" / fmt::format("{}:{}", kNvmeMajor, p.number),
                       "../../" + disk_target + "/" + name);
     partitions += fmt::format(" {:4} {:7} {:10} {}\n", kNvmeMajor, p.number, p.sectors / 2, name);
-    diskstats += fmt::format(" {:4} {:7} {} {} 0 {} {} {} 0 {} {} 0 {} {} 0 0 0 0 0 0\n", kNvmeMajor, p.number,
-                             name, 1200 + 1830000 * (p.number - 1), 9600 + 126600000 * (p.number - 1),
-                             210 + 298000 * (p.number - 1), 2 + 5123000 * (p.number - 1),
-                             16 + 281234000 * (p.number - 1), 1 + 6123000 * (p.number - 1),
-                             300 + 4320000 * (p.number - 1), 400 + 6789000 * (p.number - 1));
+    diskstats += fmt::format(" {:4} {:7} {} {}\n", kNvmeMajor, p.number, name, p.io);
   }
   write_staged_file(machine / "partitions", partitions);
   write_staged_file(machine / "diskstats", diskstats);

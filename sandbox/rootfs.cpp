@@ -228,30 +228,6 @@ bool mount_sys_class(Steps& s, const RootfsPlan& plan, const std::string& root) 
   return s.mount("", cls, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
 }
 
-// The workstation's PCI devices and disk over the host's (hardware_bus.h): its devices where
-// the kernel keeps PCI devices (as directories on the bus where a host has no PCI root), its
-// disk in /sys/block and /sys/dev/block, and no virtio device. Only paths the host's sysfs has
-// can be covered.
-bool mount_nic_on_pci(Steps& s, const RootfsPlan& plan, const std::string& root);
-
-bool mount_hardware_bus(Steps& s, const RootfsPlan& plan, const std::string& root) {
-  const std::string sys = root + "/sys", stage = plan.staging + "/";
-  const bool pci_root = fs::is_directory(sys + "/devices/pci0000:00");
-  if (pci_root && !s.bind_readonly(stage + kStagedPciDevices, sys + "/devices/pci0000:00")) return false;
-  if (nic_on_pci(root) && !mount_nic_on_pci(s, plan, root)) return false;
-  if (fs::is_directory(sys + "/bus/pci/devices") &&
-      !s.bind_readonly(stage + (pci_root ? kStagedPciLinks : kStagedPciDevices), sys + "/bus/pci/devices"))
-    return false;
-  if (fs::is_directory(sys + "/block") && !s.bind_readonly(stage + kStagedBlockLinks, sys + "/block")) return false;
-  if (fs::is_directory(sys + "/dev/block") && !s.bind_readonly(stage + kStagedDevBlock, sys + "/dev/block"))
-    return false;
-  for (const char* bus : {"/bus/virtio/devices", "/bus/virtio/drivers"})
-    if (fs::is_directory(sys + bus) &&
-        !s.mount("tmpfs", sys + bus, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0755"))
-      return false;
-  return true;
-}
-
 // The NIC's directory under its PCI function: the kernel's attributes of the live device, each
 // bound from its own directory onto a placeholder in staging (statistics, carrier and address
 // stay live), plus the `device` link a physical NIC has and a virtual one lacks.
@@ -277,6 +253,28 @@ bool mount_nic_on_pci(Steps& s, const RootfsPlan& plan, const std::string& root)
   if (!s.symlink("../../../" + std::string(kNicPciAddress), (staged / "device").string())) return false;
   for (const std::string& name : bound)
     if (!s.mount(kernel + "/" + name, shown + "/" + name, nullptr, MS_BIND | MS_REC)) return false;
+  return true;
+}
+
+// The workstation's PCI devices and disk over the host's (hardware_bus.h): its devices where
+// the kernel keeps PCI devices (as directories on the bus where a host has no PCI root), its
+// disk in /sys/block and /sys/dev/block, and no virtio device. Only paths the host's sysfs has
+// can be covered.
+bool mount_hardware_bus(Steps& s, const RootfsPlan& plan, const std::string& root) {
+  const std::string sys = root + "/sys", stage = plan.staging + "/";
+  const bool pci_root = fs::is_directory(sys + "/devices/pci0000:00");
+  if (pci_root && !s.bind_readonly(stage + kStagedPciDevices, sys + "/devices/pci0000:00")) return false;
+  if (nic_on_pci(root) && !mount_nic_on_pci(s, plan, root)) return false;
+  if (fs::is_directory(sys + "/bus/pci/devices") &&
+      !s.bind_readonly(stage + (pci_root ? kStagedPciLinks : kStagedPciDevices), sys + "/bus/pci/devices"))
+    return false;
+  if (fs::is_directory(sys + "/block") && !s.bind_readonly(stage + kStagedBlockLinks, sys + "/block")) return false;
+  if (fs::is_directory(sys + "/dev/block") && !s.bind_readonly(stage + kStagedDevBlock, sys + "/dev/block"))
+    return false;
+  for (const char* bus : {"/bus/virtio/devices", "/bus/virtio/drivers"})
+    if (fs::is_directory(sys + bus) &&
+        !s.mount("tmpfs", sys + bus, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0755"))
+      return false;
   return true;
 }
 
