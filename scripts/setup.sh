@@ -12,6 +12,8 @@ PACKAGES=(
   libarchive-dev ccache
   # runtime tools used by the sandbox and tests
   iproute2 util-linux procps strace
+  # the jail's CA store (sandbox/etc_files.cpp): the Mozilla certificates and certifi's bundle
+  ca-certificates python3-certifi
   # victim libraries, loaded inside the jail
   python3-torch python3-numpy python3-joblib python3-dill python3-h5py
   python3-sklearn python3-py7zr python3-protobuf
